@@ -1,0 +1,28 @@
+# Every target builds its own virtual environment from nothing but Python 3.11+.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed  ## run the checker on sample photos (moto-backed until the local stack lands)
+	$(BIN)/bincheck demo $(ARGS)
+
+test: $(VENV)/.installed  ## lint, then the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(ARGS)
+
+bench: $(VENV)/.installed  ## checker throughput and cold import time
+	$(BIN)/python benchmarks/checker_throughput.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

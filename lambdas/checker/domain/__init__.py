@@ -1,0 +1,1 @@
+"""Pure domain logic of the checker: no AWS, no Powertools, no I/O."""

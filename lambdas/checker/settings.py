@@ -1,0 +1,90 @@
+"""The checker's configuration, read from the environment and validated in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .domain.decision import Status, Thresholds
+
+INPUT_MODES = ("s3_uri", "bytes")
+DEFAULT_ALERT_STATUSES = frozenset({Status.MISMATCH, Status.UNCERTAIN})
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    bins_table: str
+    checks_table: str
+    idempotency_table: str
+    alerts_topic_arn: str
+    endpoint_name: str
+    endpoint_input: str = "s3_uri"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    alert_statuses: frozenset[Status] = DEFAULT_ALERT_STATUSES
+    max_image_bytes: int = 5 * 1024 * 1024
+    endpoint_read_timeout_s: float = 10.0
+    connect_timeout_s: float = 2.0
+    max_attempts: int = 3
+    idempotency_ttl_s: int = 24 * 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Collect every problem at once so a misconfigured function says all that is wrong."""
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is required")
+            return value
+
+        def number(name: str, default: float, kind: type = float) -> float:
+            text = env.get(name)
+            if text is None or not text.strip():
+                return default
+            try:
+                value = kind(text)
+            except ValueError:
+                problems.append(f"{name} must be a {kind.__name__}, got {text!r}")
+                return default
+            if value <= 0 and name not in {"MISMATCH_THRESHOLD"}:
+                problems.append(f"{name} must be > 0, got {text!r}")
+            return value
+
+        settings = dict(
+            bins_table=required("BINS_TABLE"),
+            checks_table=required("CHECKS_TABLE"),
+            idempotency_table=required("IDEMPOTENCY_TABLE"),
+            alerts_topic_arn=required("ALERTS_TOPIC_ARN"),
+            endpoint_name=required("ENDPOINT_NAME"),
+            endpoint_input=env.get("ENDPOINT_INPUT", "s3_uri").strip() or "s3_uri",
+            max_image_bytes=number("MAX_IMAGE_BYTES", cls.max_image_bytes, int),
+            endpoint_read_timeout_s=number("ENDPOINT_READ_TIMEOUT_S", cls.endpoint_read_timeout_s),
+            connect_timeout_s=number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
+            max_attempts=number("AWS_MAX_ATTEMPTS", cls.max_attempts, int),
+            idempotency_ttl_s=number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, int),
+        )
+        if settings["endpoint_input"] not in INPUT_MODES:
+            problems.append(f"ENDPOINT_INPUT must be one of {INPUT_MODES}")
+        try:
+            settings["thresholds"] = Thresholds(
+                match=number("MATCH_THRESHOLD", Thresholds.match),
+                mismatch=number("MISMATCH_THRESHOLD", Thresholds.mismatch),
+            )
+        except ValueError as error:
+            problems.append(str(error))
+        statuses = env.get("ALERT_STATUSES")
+        if statuses is not None:
+            names = {name.strip() for name in statuses.split(",") if name.strip()}
+            unknown = names - set(Status)
+            if unknown:
+                problems.append(f"ALERT_STATUSES has unknown statuses {sorted(unknown)}")
+            settings["alert_statuses"] = frozenset(Status(n) for n in names - unknown)
+        if problems:
+            raise ConfigurationError("checker configuration: " + "; ".join(problems))
+        return cls(**settings)
