@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
 
 from bincheck.local.event_source import LocalLambdaContext, SqsEventSource
+from bincheck.local.labelled_endpoint import http_response
 from bincheck.local.resources import Resources, provision
 from lambdas.checker import handler
 
@@ -186,26 +186,17 @@ class Endpoint:
         pending = list(responses)
         seen: list[dict] = []
 
-        def before_send(request: Any, **kwargs: Any) -> AWSResponse | None:
+        def before_send(request: Any, **kwargs: Any) -> Any:
             seen.append({"body": request.body})
             if not pending:
                 return None
-            status, headers, body = pending.pop(0)
-            return AWSResponse(request.url, status, headers, _Raw(json.dumps(body).encode()))
+            return http_response(request.url, *pending.pop(0))
 
         client = handler.get_app().checker.endpoint.client
         client.meta.events.register_first(
             "before-send.sagemaker-runtime.InvokeEndpoint", before_send
         )
         return seen
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **kwargs: Any) -> Iterator[bytes]:
-        yield self.body
 
 
 THROTTLED = (400, {"x-amzn-ErrorType": "ThrottlingException"}, {"message": "Rate exceeded"})

@@ -50,7 +50,8 @@ class Settings:
             try:
                 value = kind(text)
             except ValueError:
-                problems.append(f"{name} must be a {kind.__name__}, got {text!r}")
+                noun = "an integer" if kind is int else "a number"
+                problems.append(f"{name} must be {noun}, got {text!r}")
                 return default
             if value <= 0 and name not in {"MISMATCH_THRESHOLD"}:
                 problems.append(f"{name} must be > 0, got {text!r}")
@@ -70,7 +71,9 @@ class Settings:
             idempotency_ttl_s=number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, int),
         )
         if settings["endpoint_input"] not in INPUT_MODES:
-            problems.append(f"ENDPOINT_INPUT must be one of {INPUT_MODES}")
+            problems.append(
+                f"ENDPOINT_INPUT must be one of {INPUT_MODES}, got {settings['endpoint_input']!r}"
+            )
         try:
             settings["thresholds"] = Thresholds(
                 match=number("MATCH_THRESHOLD", Thresholds.match),

@@ -56,8 +56,9 @@ def describe(record: CheckRecord) -> str:
 
 
 def build_alert(record: CheckRecord) -> Alert:
-    # SNS subjects: ASCII, no line breaks, at most 100 characters.
-    subject = f"{record.status}: {describe(record)}"
-    subject = subject.encode("ascii", "replace").decode()[:100]
+    # SNS refuses subjects with line breaks or control characters, or of 100 characters or
+    # more; details can carry a model's multi-line error text.
+    text = f"{record.status}: {describe(record)}".encode("ascii", "replace").decode()
+    subject = " ".join("".join(c if c.isprintable() else " " for c in text).split())[:99]
     message = json.dumps({"subject": subject, **record.to_dict()}, sort_keys=True)
     return Alert(subject, message, {"status": str(record.status), "bin_id": record.bin_id})

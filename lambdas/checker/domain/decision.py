@@ -56,7 +56,7 @@ class CountPrediction:
             model_version = str(payload["model_version"])
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidPrediction(f"malformed endpoint response: {error!r}") from error
-        if not isinstance(count, int) or not isinstance(max_count, int) or max_count < 1:
+        if not _is_int(count) or not _is_int(max_count) or max_count < 1:
             raise InvalidPrediction("count and max_count must be integers, max_count >= 1")
         if len(probabilities) != max_count + 1:
             raise InvalidPrediction(
@@ -76,6 +76,10 @@ class CountPrediction:
         if quantity < 0:
             raise ValueError(f"quantity must be >= 0, got {quantity}")
         return self.probabilities[min(quantity, self.max_count)]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

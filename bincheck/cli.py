@@ -1,0 +1,152 @@
+"""``bincheck``: operator commands for the bin inventory checker.
+
+Table names come from ``--table``, else the environment (``BINS_TABLE``, ``CHECKS_TABLE``),
+else the local stack's defaults. ``AWS_ENDPOINT_URL`` points every command at a local
+emulation instead of AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from lambdas.checker.domain.decision import Status
+from lambdas.checker.domain.times import format_timestamp, parse_timestamp, utc_now
+
+from .local.resources import ResourceNames
+
+_DEFAULTS = ResourceNames()
+_RELATIVE = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, OSError) as error:
+        print(f"bincheck: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bincheck", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    bins = commands.add_parser("bins", help="the bins table").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    load = bins.add_parser("load", help="load expected quantities from a CSV file")
+    load.add_argument("file", type=Path, help="CSV: bin_id,expected_quantity[,updated_at]")
+    load.add_argument("--table", default=os.getenv("BINS_TABLE", _DEFAULTS.bins_table))
+    load.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    load.set_defaults(run=_bins_load)
+
+    checks = commands.add_parser("checks", help="the checks table").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    listing = checks.add_parser("list", help="list check records, oldest capture first")
+    listing.add_argument("--bin", dest="bin_id", help="only this bin")
+    listing.add_argument("--status", type=Status, choices=list(Status), help="only this status")
+    listing.add_argument(
+        "--since", type=_since, help="captured at or after: ISO 8601, or relative: 30m, 2h, 7d"
+    )
+    listing.add_argument("--limit", type=int, default=100, help="show the newest N (default 100)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--table", default=os.getenv("CHECKS_TABLE", _DEFAULTS.checks_table))
+    listing.set_defaults(run=_checks_list)
+
+    demo = commands.add_parser("demo", help="run the checker on sample photos (moto, in-process)")
+    demo.add_argument("--photos", type=Path, help="a data folder (images/ + labels.csv)")
+    demo.add_argument("--limit", type=int, default=60, help="at most N photos (default 60)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _since(text: str) -> str:
+    match = _RELATIVE.fullmatch(text.strip())
+    if match:
+        moment = utc_now() - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    else:
+        moment = parse_timestamp(text)
+    return format_timestamp(moment)
+
+
+def _bins_load(args: argparse.Namespace) -> int:
+    from lambdas.checker.adapters.bins import BinsTable
+
+    from .bins_csv import parse_bins_csv
+
+    with args.file.open(newline="", encoding="utf-8-sig") as lines:
+        parsed = parse_bins_csv(lines)
+    for row in parsed.rejected:
+        print(f"rejected line {row.line}: {row.reason}: {row.text}", file=sys.stderr)
+    if args.dry_run:
+        written = 0
+        print(f"{len(parsed.bins)} valid bins, {len(parsed.rejected)} rejected rows (dry run)")
+    else:
+        written = BinsTable(args.table, _client("dynamodb")).put_many(parsed.bins)
+        print(f"loaded {written} bins into {args.table}; rejected {len(parsed.rejected)} rows")
+    return 1 if parsed.rejected else 0
+
+
+def _checks_list(args: argparse.Namespace) -> int:
+    from lambdas.checker.adapters.checks import ChecksTable
+
+    table = ChecksTable(args.table, _client("dynamodb"))
+    records = table.query(bin_id=args.bin_id, status=args.status, since=args.since)
+    newest = sorted(records, key=lambda r: r.check_id)[-args.limit :] if args.limit > 0 else []
+    if args.json:
+        for record in newest:
+            print(json.dumps(record.to_dict()))
+        return 0
+    columns = ("captured_at", "bin_id", "capture_id", "status", "expected", "counted", "p")
+    rows = [
+        (
+            r.captured_at,
+            r.bin_id,
+            r.capture_id,
+            str(r.status),
+            _blank(r.expected_quantity),
+            _blank(r.predicted_count),
+            "" if r.probability is None else f"{r.probability:.2f}",
+        )
+        for r in newest
+    ]
+    print(format_table(columns, rows))
+    print(f"{len(rows)} checks")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(photos=args.photos, limit=args.limit)
+
+
+def _blank(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _client(service: str):
+    import boto3
+
+    return boto3.client(service)
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
+    lines = [columns, *rows]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
