@@ -180,9 +180,12 @@ class Endpoint:
         )
 
     def fail(self, *responses: tuple[int, dict, dict]) -> list[dict]:
-        """Answer the next calls with raw HTTP errors (status, headers, JSON body), before
-        moto sees them, so botocore's real retry and error parsing run; returns the list
-        of requests seen."""
+        """Answer the next calls with raw HTTP errors (status, headers, JSON body), so
+        botocore's real retry and error parsing run; returns the requests seen.
+
+        botocore calls every before-send handler and uses the first response, so moto
+        still sees each request: harmless here, moto's InvokeEndpoint has no side effect
+        beyond caching its answer per request body."""
         pending = list(responses)
         seen: list[dict] = []
 

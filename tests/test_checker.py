@@ -7,6 +7,10 @@ from decimal import Decimal
 from urllib.parse import unquote_plus
 
 import boto3
+from botocore.awsrequest import AWSResponse
+
+from bincheck.local.event_source import LocalLambdaContext
+from lambdas.checker import handler
 
 from .conftest import (
     MODEL_VERSION,
@@ -310,3 +314,44 @@ def _sqs_record(body, message_id: str, *, raw: bool = False) -> dict:
 
 def _sqs_event(notification: dict, message_id: str = "m-1") -> dict:
     return {"Records": [_sqs_record(notification, message_id)]}
+
+
+def test_alert_lost_to_an_sns_outage_is_published_on_redelivery(
+    resources, warehouse, endpoint, event_source, inbox
+):
+    warehouse.set_bin("A-014", 5)
+    endpoint.answer(distribution(1, 0.9))
+    sns = handler.get_app().checker.alerts.client
+    outages = [1]  # the first delivery's publish fails (retries included)
+
+    def outage(**kwargs):
+        # before-call stops the request before moto (or AWS) sees it, as Stubber does.
+        if outages and outages.pop():
+            error = {"Error": {"Code": "InternalError", "Message": "SNS is down"}}
+            return AWSResponse(None, 500, {}, None), error
+        return None
+
+    sns.meta.events.register_first("before-call.sns.Publish", outage)
+    warehouse.upload("bins/A-014/cap-1.jpg")
+
+    result = event_source.drain()
+
+    assert result.failed == 1  # the first delivery failed on publishing
+    assert [c["status"] for c in warehouse.checks()] == ["MISMATCH"]
+    assert [a["body"]["bin_id"] for a in inbox.alerts()] == ["A-014"]
+
+
+def test_records_are_handed_back_when_the_invocation_is_nearly_over(resources, warehouse, endpoint):
+    warehouse.set_bin("A-015", 2)
+    calls = endpoint.fail()
+    warehouse.upload("bins/A-015/cap-1.jpg")
+    body = _queued_bodies(boto3.client("sqs"), resources.queue_url)[-1]
+
+    # Default budget: 3 attempts x (2 s connect + 10 s read) + 2 x 5 s = 46 s per check.
+    response = handler.lambda_handler(
+        _sqs_event(json.loads(body), message_id="m-1"), LocalLambdaContext(timeout_s=30)
+    )
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert calls == []
+    assert warehouse.checks() == []

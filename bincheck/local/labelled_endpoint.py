@@ -51,9 +51,10 @@ def attach(client: Any, labels: Mapping[str, int]) -> None:
     client.meta.events.register_first("before-send.sagemaker-runtime.InvokeEndpoint", before_send)
 
 
-def http_response(url: str, status: int, headers: dict, body: dict) -> AWSResponse:
+def http_response(url: str, status: int, headers: dict, body: dict | bytes) -> AWSResponse:
     """An HTTP response that botocore parses, retries and streams like a real one."""
-    return AWSResponse(url, status, headers, _RawBody(json.dumps(body).encode()))
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return AWSResponse(url, status, headers, _RawBody(data))
 
 
 class _RawBody(io.BytesIO):

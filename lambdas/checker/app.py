@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapters.alerts import AlertsTopic
 from .adapters.aws import client, client_config
@@ -29,65 +30,80 @@ logger = Logger(child=True)
 tracer = Tracer()
 
 
+class RecordDeferred(RuntimeError):
+    """Too little of the invocation is left to check a photo safely: SQS redelivers it."""
+
+
 class CheckerApp:
-    def __init__(self, checker: Checker, *, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        checker: Checker,
+        *,
+        idempotency_store: DynamoDBPersistenceLayer,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
         self.checker = checker
         self.metrics = metrics
+        self.record_budget_ms = settings.record_time_budget_s * 1000
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[bucket, key, etag]",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=settings.idempotency_ttl_s,
             response_hook=self._on_duplicate,
         )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table,
-            boto3_client=client("dynamodb", self._config(settings)),
-        )
         self._check_once = idempotent_function(
             self._check,
             data_keyword_argument="photo",
-            persistence_store=persistence,
+            persistence_store=idempotency_store,
             config=self.idempotency,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, metrics: Metrics) -> CheckerApp:
-        config = cls._config(settings)
-        endpoint_config = client_config(
-            read_timeout_s=settings.endpoint_read_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            max_attempts=settings.max_attempts,
-        )
-        dynamodb = client("dynamodb", config)
-        photos = PhotoStore(client("s3", config))
+        def config(read_timeout_s: float):
+            return client_config(
+                read_timeout_s=read_timeout_s,
+                connect_timeout_s=settings.connect_timeout_s,
+                max_attempts=settings.max_attempts,
+            )
+
+        aws = config(settings.aws_read_timeout_s)
+        dynamodb = client("dynamodb", aws)
+        photos = PhotoStore(client("s3", aws))
         checker = Checker(
             bins=BinsTable(settings.bins_table, dynamodb),
             checks=ChecksTable(settings.checks_table, dynamodb),
             endpoint=CountingEndpoint(
                 settings.endpoint_name,
-                client("sagemaker-runtime", endpoint_config),
+                client("sagemaker-runtime", config(settings.endpoint_read_timeout_s)),
                 input_mode=settings.endpoint_input,
                 photos=photos,
             ),
-            alerts=AlertsTopic(settings.alerts_topic_arn, client("sns", config)),
+            alerts=AlertsTopic(settings.alerts_topic_arn, client("sns", aws)),
             photos=photos,
             thresholds=settings.thresholds,
             alert_statuses=settings.alert_statuses,
             max_image_bytes=settings.max_image_bytes,
         )
-        return cls(checker, settings=settings, metrics=metrics)
-
-    @staticmethod
-    def _config(settings: Settings):
-        return client_config(
-            read_timeout_s=5.0,
-            connect_timeout_s=settings.connect_timeout_s,
-            max_attempts=settings.max_attempts,
+        store = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=dynamodb
         )
+        return cls(checker, idempotency_store=store, settings=settings, metrics=metrics)
 
-    def handle_sqs_record(self, record: SQSRecord) -> None:
+    def handle_sqs_record(
+        self, record: SQSRecord, lambda_context: LambdaContext | None = None
+    ) -> None:
         """One SQS message: an S3 notification with one or more object records."""
         try:
+            # Records of a batch run one after another: once a slow endpoint has eaten the
+            # invocation, hand the rest back to SQS rather than time out the whole batch.
+            if lambda_context is not None:
+                left_ms = lambda_context.get_remaining_time_in_millis()
+                if left_ms < self.record_budget_ms:
+                    raise RecordDeferred(
+                        f"{left_ms} ms left, a check may need {self.record_budget_ms:.0f}"
+                    )
             notification = json.loads(record.body)
             if notification.get("Event") == "s3:TestEvent":
                 logger.info("acknowledged s3:TestEvent", extra={"notification": notification})

@@ -28,9 +28,17 @@ class Settings:
     alert_statuses: frozenset[Status] = DEFAULT_ALERT_STATUSES
     max_image_bytes: int = 5 * 1024 * 1024
     endpoint_read_timeout_s: float = 10.0
+    aws_read_timeout_s: float = 5.0
     connect_timeout_s: float = 2.0
     max_attempts: int = 3
     idempotency_ttl_s: int = 24 * 3600
+
+    @property
+    def record_time_budget_s(self) -> float:
+        """What one check may take at worst: every endpoint attempt timing out, plus the
+        table, bucket and topic calls. The function's timeout must exceed it."""
+        endpoint = self.max_attempts * (self.connect_timeout_s + self.endpoint_read_timeout_s)
+        return endpoint + 2 * self.aws_read_timeout_s
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -66,6 +74,7 @@ class Settings:
             endpoint_input=env.get("ENDPOINT_INPUT", "s3_uri").strip() or "s3_uri",
             max_image_bytes=number("MAX_IMAGE_BYTES", cls.max_image_bytes, int),
             endpoint_read_timeout_s=number("ENDPOINT_READ_TIMEOUT_S", cls.endpoint_read_timeout_s),
+            aws_read_timeout_s=number("AWS_READ_TIMEOUT_S", cls.aws_read_timeout_s),
             connect_timeout_s=number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
             max_attempts=number("AWS_MAX_ATTEMPTS", cls.max_attempts, int),
             idempotency_ttl_s=number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, int),

@@ -1,0 +1,1 @@
+"""The counting network and the SageMaker inference handler (the model issue)."""

@@ -1,0 +1,1 @@
+"""Data preparation, training and tuning of the counting model (the training issue)."""
