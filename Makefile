@@ -19,6 +19,7 @@ demo: $(VENV)/.installed  ## run the checker on sample photos (moto-backed until
 test: $(VENV)/.installed  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy lambdas/checker/domain lambdas/checker/settings.py
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.installed  ## checker throughput and cold import time

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from .domain.decision import Status, Thresholds
 
 INPUT_MODES = ("s3_uri", "bytes")
+N = TypeVar("N", int, float)
 DEFAULT_ALERT_STATUSES = frozenset({Status.MISMATCH, Status.UNCERTAIN})
 
 
@@ -51,33 +53,34 @@ class Settings:
                 problems.append(f"{name} is required")
             return value
 
-        def number(name: str, default: float, kind: type = float) -> float:
+        def number(name: str, default: N, *, positive: bool = True) -> N:
+            """Parsed as the default's type: an int setting takes whole numbers only."""
             text = env.get(name)
             if text is None or not text.strip():
                 return default
             try:
-                value = kind(text)
+                value = type(default)(text)
             except ValueError:
-                noun = "an integer" if kind is int else "a number"
+                noun = "an integer" if isinstance(default, int) else "a number"
                 problems.append(f"{name} must be {noun}, got {text!r}")
                 return default
-            if value <= 0 and name not in {"MISMATCH_THRESHOLD"}:
+            if positive and value <= 0:
                 problems.append(f"{name} must be > 0, got {text!r}")
             return value
 
-        settings = dict(
+        settings: dict[str, Any] = dict(
             bins_table=required("BINS_TABLE"),
             checks_table=required("CHECKS_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             alerts_topic_arn=required("ALERTS_TOPIC_ARN"),
             endpoint_name=required("ENDPOINT_NAME"),
             endpoint_input=env.get("ENDPOINT_INPUT", "s3_uri").strip() or "s3_uri",
-            max_image_bytes=number("MAX_IMAGE_BYTES", cls.max_image_bytes, int),
+            max_image_bytes=number("MAX_IMAGE_BYTES", cls.max_image_bytes),
             endpoint_read_timeout_s=number("ENDPOINT_READ_TIMEOUT_S", cls.endpoint_read_timeout_s),
             aws_read_timeout_s=number("AWS_READ_TIMEOUT_S", cls.aws_read_timeout_s),
             connect_timeout_s=number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
-            max_attempts=number("AWS_MAX_ATTEMPTS", cls.max_attempts, int),
-            idempotency_ttl_s=number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, int),
+            max_attempts=number("AWS_MAX_ATTEMPTS", cls.max_attempts),
+            idempotency_ttl_s=number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s),
         )
         if settings["endpoint_input"] not in INPUT_MODES:
             problems.append(
@@ -85,8 +88,8 @@ class Settings:
             )
         try:
             settings["thresholds"] = Thresholds(
-                match=number("MATCH_THRESHOLD", Thresholds.match),
-                mismatch=number("MISMATCH_THRESHOLD", Thresholds.mismatch),
+                match=number("MATCH_THRESHOLD", Thresholds.match, positive=False),
+                mismatch=number("MISMATCH_THRESHOLD", Thresholds.mismatch, positive=False),
             )
         except ValueError as error:
             problems.append(str(error))

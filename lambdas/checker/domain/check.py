@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .decision import Status
 
@@ -29,7 +30,7 @@ class CheckRecord:
         """Sort key within a bin: checks of a bin list in capture order."""
         return f"{self.captured_at}#{self.capture_id}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"check_id": self.check_id, **asdict(self), "status": str(self.status)}
 
 
