@@ -22,6 +22,7 @@ from lambdas.checker.domain.times import format_timestamp, parse_timestamp, utc_
 from .local.resources import ResourceNames
 
 _DEFAULTS = ResourceNames()
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "model" / "default" / "model.tar.gz"
 _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -61,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.add_argument("--table", default=os.getenv("CHECKS_TABLE", _DEFAULTS.checks_table))
     listing.set_defaults(run=_checks_list)
+
+    serve = commands.add_parser(
+        "serve", help="serve a model over HTTP like the SageMaker container (/ping, /invocations)"
+    )
+    serve.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model.tar.gz")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--max-batch", type=int, default=32, help="images per network call")
+    serve.add_argument(
+        "--batch-window-ms", type=float, default=2.0, help="how long a batch waits for company"
+    )
+    serve.add_argument(
+        "--plain", action="store_true", help="full decode and float32 (the reference path)"
+    )
+    serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="run the checker on sample photos (moto, in-process)")
     demo.add_argument("--photos", type=Path, help="a data folder (images/ + labels.csv)")
@@ -121,6 +137,25 @@ def _checks_list(args: argparse.Namespace) -> int:
     ]
     print(format_table(columns, rows))
     print(f"{len(rows)} checks")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not args.model.is_file():
+        raise ValueError(
+            f"no model at {args.model}: pass --model PATH/model.tar.gz"
+            + (" (no default model is shipped yet)" if args.model == DEFAULT_MODEL else "")
+        )
+    from model.server import serve
+
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        fast=not args.plain,
+        max_batch=args.max_batch,
+        window_ms=args.batch_window_ms,
+    )
     return 0
 
 

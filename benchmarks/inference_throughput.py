@@ -1,0 +1,164 @@
+"""Inference benchmark: the container's per-request path against ``bincheck serve``.
+
+In one process, on the same photos and the same model:
+(a) the handler as the AWS container calls it: one photo per request, ``input_fn`` ->
+    ``predict_fn`` -> ``output_fn`` on the plain path (full decode, float32);
+(b) ``bincheck serve`` (fast path, batching) on a local port, driven by concurrent HTTP
+    clients.
+Prints photos/s, p50 and p99 latency of both, their ratio, and how far (b)'s answers are
+from (a)'s (count disagreements, largest probability difference).
+
+    .venv/bin/python benchmarks/inference_throughput.py --model model.tar.gz
+    .venv/bin/python benchmarks/inference_throughput.py   # builds a model from ../shared
+
+Speed does not depend on what the weights learnt; without ``--model`` the script builds one
+from the shared pretrained backbone and a fresh head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import torch
+from aiohttp import web
+
+from model.artifact import build_model, write_artifact
+from model.card import ModelCard
+from model.inference import input_fn, model_fn, output_fn, predict_fn
+from model.server import BATCHER, create_app, load_predictor
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+WEIGHTS = SHARED / "weights" / "tf_efficientnet_lite0.imagenet.pth"
+
+
+def photos(folder: Path, count: int) -> list[bytes]:
+    files = sorted((folder / "images").glob("*.jpg"))
+    if not files:
+        sys.exit(f"no photos in {folder / 'images'}")
+    return [files[i % len(files)].read_bytes() for i in range(count)]
+
+
+def default_model(directory: Path) -> Path:
+    if not WEIGHTS.is_file():
+        sys.exit(f"pass --model: no {WEIGHTS} to build one from")
+    torch.manual_seed(0)
+    card = ModelCard("bench-untrained-head", "timm/tf_efficientnet_lite0", 5, (240, 320))
+    return write_artifact(directory / "model.tar.gz", build_model(card, WEIGHTS), card)
+
+
+def per_request(model_path: Path, images: list[bytes]) -> tuple[list[float], list[str], float]:
+    os.environ["BINCHECK_FAST_PATH"] = "0"
+    predictor = model_fn(str(model_path))
+    answers, latencies = [], []
+    started = time.perf_counter()
+    for data in images:
+        t = time.perf_counter()
+        body, _ = output_fn(predict_fn(input_fn(data, "image/jpeg"), predictor), "application/json")
+        latencies.append(time.perf_counter() - t)
+        answers.append(body)
+    return latencies, answers, time.perf_counter() - started
+
+
+async def served(
+    model_path: Path, images: list[bytes], clients: int
+) -> tuple[list[float], list[str], float, list[int]]:
+    predictor = load_predictor(model_path, fast=True)
+    app = create_app(predictor)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/invocations"
+    answers: list[str] = [""] * len(images)
+    latencies: list[float] = []
+    next_photo = iter(range(len(images)))
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for i in next_photo:
+            t = time.perf_counter()
+            async with session.post(
+                url, data=images[i], headers={"Content-Type": "image/jpeg"}
+            ) as response:
+                answers[i] = await response.text()
+                response.raise_for_status()
+            latencies.append(time.perf_counter() - t)
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    batch_sizes = app[BATCHER].batch_sizes
+    await runner.cleanup()
+    return latencies, answers, elapsed, batch_sizes
+
+
+def summary(name: str, latencies: list[float], elapsed: float) -> float:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+    rate = len(latencies) / elapsed
+    print(f"  {name:<44} {rate:8.1f} {p50:9.1f} {p99:9.1f}")
+    return rate
+
+
+def agreement(plain: list[str], fast: list[str]) -> tuple[int, float]:
+    import json
+
+    a = [json.loads(x) for x in plain]
+    b = [json.loads(x) for x in fast]
+    flips = sum(x["count"] != y["count"] for x, y in zip(a, b, strict=True))
+    diff = max(
+        abs(p - q)
+        for x, y in zip(a, b, strict=True)
+        for p, q in zip(x["probabilities"], y["probabilities"], strict=True)
+    )
+    return flips, diff
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model.tar.gz (default: built from ../shared)")
+    parser.add_argument("--photos", type=Path, default=SHARED / "data" / "abid")
+    parser.add_argument("--count", type=int, default=400, help="photos per path")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
+    args = parser.parse_args()
+    if not (args.photos / "images").is_dir():
+        args.photos = REPO / "bincheck" / "samples"
+    images = photos(args.photos, args.count)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = args.model or default_model(Path(tmp))
+        print(
+            f"{len(images)} photos from {args.photos}, model {model_path.name}, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"{os.cpu_count()} CPUs, cuda={torch.cuda.is_available()}"
+        )
+        a_lat, a_answers, a_time = per_request(model_path, images)
+        b_lat, b_answers, b_time, sizes = asyncio.run(served(model_path, images, args.clients))
+    print(f"\n  {'path':<44} {'photos/s':>8} {'p50 ms':>9} {'p99 ms':>9}")
+    a_rate = summary("(a) per-request handler, plain path", a_lat, a_time)
+    b_rate = summary(f"(b) bincheck serve, {args.clients} concurrent clients", b_lat, b_time)
+    print(f"\n  ratio (b)/(a): {b_rate / a_rate:.2f}x photos/s")
+    if sizes:
+        print(f"  batches: {len(sizes)}, mean size {statistics.mean(sizes):.1f}, max {max(sizes)}")
+    flips, diff = agreement(a_answers, b_answers)
+    print(
+        f"  (b) vs (a): {flips} of {len(images)} counts differ, "
+        f"largest probability difference {diff:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The model artifact: ``model.tar.gz`` as the SageMaker PyTorch container expects it.
+
+    model.pt             the network's state dict
+    model_card.json      version, backbone, K, input size, training data, metrics
+    code/inference.py    the handler functions (model_fn, input_fn, predict_fn, output_fn)
+    code/model/          this package, so the artifact needs nothing from the repository
+    code/requirements.txt
+
+The container extracts it into ``/opt/ml/model`` and imports ``code/inference.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .backbones import create_backbone
+from .card import ModelCard
+from .network import CountingNet
+
+PACKAGE = Path(__file__).resolve().parent
+WEIGHTS = "model.pt"
+CARD = "model_card.json"
+ENTRY_POINT = "from model.inference import input_fn, model_fn, output_fn, predict_fn  # noqa\n"
+# What the AWS PyTorch inference container lacks (it has torch, torchvision and pillow).
+REQUIREMENTS = "timm>=1.0.9\n"
+
+
+def build_model(card: ModelCard, weights: str | Path | None = None) -> CountingNet:
+    """The network a card describes; ``weights`` are backbone weights for training."""
+    return CountingNet(create_backbone(card.backbone, weights), card.max_count, card.dropout)
+
+
+def write_artifact(path: str | Path, model: CountingNet, card: ModelCard) -> Path:
+    """Write ``model.tar.gz`` atomically (a temp file renamed into place)."""
+    if model.max_count != card.max_count:
+        raise ValueError(f"model has K={model.max_count}, card says {card.max_count}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
+    with (
+        tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp,
+        tarfile.open(fileobj=tmp, mode="w:gz") as tar,
+    ):
+        _add(tar, WEIGHTS, weights.getvalue())
+        _add(tar, CARD, card.to_json().encode())
+        _add(tar, "code/inference.py", ENTRY_POINT.encode())
+        _add(tar, "code/requirements.txt", REQUIREMENTS.encode())
+        for source in sorted(PACKAGE.glob("*.py")):
+            _add(tar, f"code/model/{source.name}", source.read_bytes())
+    Path(tmp.name).chmod(0o644)  # temp files are private; an artifact is not
+    Path(tmp.name).replace(path)
+    return path
+
+
+def read_artifact(path: str | Path) -> tuple[CountingNet, ModelCard]:
+    """Load a ``model.tar.gz`` or the folder SageMaker extracted it into."""
+    path = Path(path)
+    if path.is_dir():
+        card = ModelCard.from_json((path / CARD).read_text())
+        state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+    else:
+        with tarfile.open(path, "r:gz") as tar:
+            card = ModelCard.from_json(_read(tar, CARD).decode())
+            state = torch.load(
+                io.BytesIO(_read(tar, WEIGHTS)), map_location="cpu", weights_only=True
+            )
+    model = build_model(card)
+    model.load_state_dict(state)
+    return model.eval(), card
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _read(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.extractfile(name)
+    if member is None:
+        raise ValueError(f"{name} missing from the artifact")
+    return member.read()

@@ -1,0 +1,29 @@
+"""The model card: what a model is, how it was made and how good it is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    version: str
+    backbone: str
+    max_count: int
+    input_size: tuple[int, int]  # (height, width) the photos are resized to
+    dropout: float = 0.2
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    training: dict[str, Any] = field(default_factory=dict)  # data, command, hyperparameters
+    metrics: dict[str, Any] = field(default_factory=dict)  # held-out figures
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        fields = json.loads(text)
+        fields["input_size"] = tuple(fields["input_size"])
+        return cls(**fields)

@@ -1,0 +1,99 @@
+"""Run the counting network on photos: the plain path and the fast path.
+
+Plain: full decode, float resize, float32, one contiguous batch. Fast: reduced-scale JPEG
+decode, uint8 resize, channels-last, and mixed precision where the hardware has it
+(bfloat16 on CPUs with AVX-512 BF16 or AMX, float16 on CUDA). Both run under
+``torch.inference_mode``; tests prove they give the same counts on real photos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .card import ModelCard
+from .images import DEFAULT_MAX_PIXELS, decode
+from .network import CountingNet
+
+
+@dataclass(frozen=True)
+class Prediction:
+    count: int
+    probabilities: list[float]
+    max_count: int
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "probabilities": self.probabilities,
+            "max_count": self.max_count,
+            "model_version": self.model_version,
+        }
+
+
+def cpu_has_bfloat16() -> bool:
+    """AVX-512 BF16 or AMX: where bfloat16 convolutions are faster than float32."""
+    try:
+        flags = open("/proc/cpuinfo").read()  # noqa: PTH123, SIM115
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+class Predictor:
+    def __init__(
+        self,
+        model: CountingNet,
+        card: ModelCard,
+        *,
+        fast: bool = False,
+        device: str | torch.device | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.card = card
+        self.fast = fast
+        self.max_pixels = max_pixels
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.eval().to(self.device)
+        self.autocast_dtype: torch.dtype | None = None
+        if fast:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            if self.device.type == "cuda":
+                self.autocast_dtype = torch.float16
+            elif cpu_has_bfloat16():
+                self.autocast_dtype = torch.bfloat16
+
+    @property
+    def precision(self) -> str:
+        return str(self.autocast_dtype or torch.float32).removeprefix("torch.")
+
+    def decode(self, data: bytes) -> torch.Tensor:
+        return decode(data, self.card.input_size, reduced=self.fast, max_pixels=self.max_pixels)
+
+    def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
+        if not images:
+            return []
+        batch = torch.stack(images).to(self.device, non_blocking=True)
+        if self.fast:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            logits = self.model(batch)
+        probabilities = logits.float().softmax(dim=1).cpu()
+        return [
+            Prediction(
+                count=int(row.argmax()),
+                probabilities=[round(p, 6) for p in row.tolist()],
+                max_count=self.card.max_count,
+                model_version=self.card.version,
+            )
+            for row in probabilities
+        ]
