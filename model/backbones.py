@@ -40,7 +40,10 @@ def create_backbone(name: str, weights: str | Path | None = None) -> Backbone:
 def load_backbone_weights(module: nn.Module, path: Path) -> None:
     """Load a backbone state dict, ignoring only the ImageNet classifier it may carry."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shapes differ: weights of another architecture
+        raise ValueError(f"{path} does not fit the backbone: {str(error)[:300]}") from error
     unexpected = [k for k in result.unexpected_keys if not k.startswith(("classifier.", "fc."))]
     if result.missing_keys or unexpected:
         raise ValueError(

@@ -224,3 +224,57 @@ def model_error(original_status: int, original_message: str) -> tuple[int, dict,
 @pytest.fixture
 def endpoint(resources: Resources) -> Endpoint:
     return Endpoint()
+
+
+# --- the counting model ------------------------------------------------------------------
+
+SHARED_WEIGHTS = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "weights"
+    / "tf_efficientnet_lite0.imagenet.pth"
+)
+
+
+def sample_photo(image_id: str = "00579") -> bytes:
+    return (SAMPLES / "images" / f"{image_id}.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def model_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real network (random weights): for formats and plumbing, not for counting."""
+    import torch
+
+    from model.artifact import build_model, write_artifact
+    from model.card import ModelCard
+
+    torch.manual_seed(0)
+    card = ModelCard(
+        version="test-1", backbone="timm/tf_efficientnet_lite0", max_count=5, input_size=(96, 128)
+    )
+    path = tmp_path_factory.mktemp("model") / "model.tar.gz"
+    return write_artifact(path, build_model(card), card)
+
+
+@pytest.fixture(scope="session")
+def confident_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared ImageNet backbone with a sharpened random head: confident, image-dependent
+    predictions, so a preprocessing difference between two paths shows up in the counts."""
+    import torch
+
+    from model.artifact import build_model, write_artifact
+    from model.card import ModelCard
+
+    if not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"needs the shared pretrained backbone at {SHARED_WEIGHTS}")
+    torch.manual_seed(0)
+    card = ModelCard(
+        version="confident-1",
+        backbone="timm/tf_efficientnet_lite0",
+        max_count=5,
+        input_size=(240, 320),
+    )
+    model = build_model(card, SHARED_WEIGHTS)
+    with torch.no_grad():
+        model.head[1].weight.mul_(10.0)
+    return write_artifact(tmp_path_factory.mktemp("confident") / "model.tar.gz", model, card)

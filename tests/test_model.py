@@ -1,0 +1,105 @@
+"""The network factory and the model artifact."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import torch
+
+from model.artifact import build_model, read_artifact, write_artifact
+from model.backbones import create_backbone
+from model.card import ModelCard
+
+from .conftest import SAMPLES, SHARED_WEIGHTS
+
+
+@pytest.mark.parametrize("backbone", ["timm/tf_efficientnet_lite0", "torchvision/resnet18"])
+def test_factory_builds_a_distribution_over_counts_from_uint8_photos(backbone):
+    card = ModelCard(version="v", backbone=backbone, max_count=7, input_size=(64, 96))
+    model = build_model(card).eval()
+    photos = torch.randint(0, 256, (2, 3, 64, 96), dtype=torch.uint8)
+    with torch.inference_mode():
+        logits = model(photos)
+        same_as_floats = model(photos.float() / 255)
+    assert logits.shape == (2, 8)  # counts 0..6 and "7 or more"
+    torch.testing.assert_close(logits, same_as_floats)
+
+
+def test_unknown_backbone_library_is_refused():
+    with pytest.raises(ValueError, match="expected 'timm/<arch>' or 'torchvision/<arch>'"):
+        create_backbone("keras/resnet50")
+
+
+@pytest.mark.skipif(not SHARED_WEIGHTS.is_file(), reason="needs ../shared/weights")
+def test_local_backbone_weights_load_and_a_mismatched_file_is_refused(tmp_path):
+    backbone = create_backbone("timm/tf_efficientnet_lite0", SHARED_WEIGHTS)
+    expected = torch.load(SHARED_WEIGHTS, weights_only=True)["conv_stem.weight"]
+    torch.testing.assert_close(backbone.module.state_dict()["conv_stem.weight"], expected)
+    assert backbone.mean == (0.5, 0.5, 0.5)
+
+    wrong = tmp_path / "resnet.pth"
+    torch.save(create_backbone("torchvision/resnet18").module.state_dict(), wrong)
+    with pytest.raises(ValueError, match="does not fit the backbone"):
+        create_backbone("timm/tf_efficientnet_lite0", wrong)
+
+
+def test_artifact_round_trip(model_artifact, tmp_path):
+    model, card = read_artifact(model_artifact)
+    assert card.version == "test-1"
+    assert (card.max_count, card.input_size) == (5, (96, 128))
+
+    with tarfile.open(model_artifact) as tar:
+        names = set(tar.getnames())
+        assert {
+            "model.pt",
+            "model_card.json",
+            "code/inference.py",
+            "code/requirements.txt",
+        } <= names
+        assert "code/model/network.py" in names
+        tar.extractall(tmp_path, filter="data")  # as SageMaker does into /opt/ml/model
+    assert oct(model_artifact.stat().st_mode & 0o777) == "0o644"
+
+    again, card_again = read_artifact(tmp_path)
+    assert card_again == card
+    photos = torch.randint(0, 256, (1, 3, 96, 128), dtype=torch.uint8)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(photos), again(photos))
+
+
+def test_artifact_refuses_a_card_that_does_not_match(tmp_path):
+    card = ModelCard(
+        version="v", backbone="timm/tf_efficientnet_lite0", max_count=5, input_size=(64, 64)
+    )
+    other = ModelCard(
+        version="v", backbone="timm/tf_efficientnet_lite0", max_count=9, input_size=(64, 64)
+    )
+    with pytest.raises(ValueError, match="model has K=5, card says 9"):
+        write_artifact(tmp_path / "m.tar.gz", build_model(card), other)
+
+
+def test_artifact_code_runs_without_the_repository(model_artifact, tmp_path):
+    """The container imports code/inference.py with code/ on the path and nothing else."""
+    with tarfile.open(model_artifact) as tar:
+        tar.extractall(tmp_path, filter="data")
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1] + '/code');"
+        "import inference, model;"
+        "assert model.__file__.startswith(sys.argv[1]), model.__file__;"
+        "p = inference.model_fn(sys.argv[1]);"
+        "data = open(sys.argv[2], 'rb').read();"
+        "print(inference.output_fn(inference.predict_fn("
+        "inference.input_fn(data, 'image/jpeg'), p), 'application/json')[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path), str(SAMPLES / "images" / "00579.jpg")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"model_version": "test-1"' in result.stdout

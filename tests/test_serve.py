@@ -1,0 +1,140 @@
+"""``bincheck serve`` over HTTP: the container contract, concurrency, errors, a busy port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from .conftest import SAMPLE_COUNTS, sample_photo
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(url: str, body: bytes | None = None, content_type: str = "image/jpeg"):
+    headers = {"Content-Type": content_type} if body is not None else {}
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=body, headers=headers), timeout=30
+        ) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def server(model_artifact):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bincheck.cli",
+            "serve",
+            "--model",
+            str(model_artifact),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"bincheck serve exited: {process.stdout.read()}")
+        try:
+            if request(f"{url}/ping")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("bincheck serve did not answer /ping in 120 s")
+    yield url, port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_ping_names_the_model(server):
+    url, _ = server
+    assert request(f"{url}/ping") == (200, {"status": "healthy", "model_version": "test-1"})
+
+
+def test_concurrent_requests_are_each_answered_like_the_handler_answers(server):
+    url, _ = server
+    photos = [sample_photo(image_id) for image_id in SAMPLE_COUNTS] * 4
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda p: request(f"{url}/invocations", p), photos))
+
+    assert {status for status, _ in answers} == {200}
+    by_photo = {}
+    for photo, (_, answer) in zip(photos, answers, strict=True):
+        assert answer["model_version"] == "test-1"
+        assert len(answer["probabilities"]) == 6
+        by_photo.setdefault(photo, []).append(answer["count"])
+    # Batched with different neighbours, the same photo still gets the same count.
+    assert all(len(set(counts)) == 1 for counts in by_photo.values())
+
+
+def test_bad_requests_get_their_status_and_message(server):
+    url, _ = server
+    status, answer = request(f"{url}/invocations", sample_photo()[:3000])
+    assert status == 400
+    assert answer["error"].startswith("corrupt or truncated JPEG image: image file is truncated")
+    assert request(f"{url}/invocations", b"hello", "text/plain")[0] == 415
+    status, answer = request(
+        f"{url}/invocations", json.dumps({"instances": [{"image_base64": "AAAA"}]}).encode(),
+        "application/json",
+    )  # fmt: skip
+    assert status == 200
+    assert answer["predictions"] == [
+        {"error": "instances[0]: not a JPEG or PNG image", "status": 415}
+    ]
+
+
+def test_a_busy_port_is_reported_clearly(server, model_artifact):
+    _, port = server
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bincheck.cli",
+            "serve",
+            "--model",
+            str(model_artifact),
+            "--port",
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_serve_without_a_model_says_what_to_do(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bincheck.cli", "serve", "--model", str(tmp_path / "none.tar.gz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "no model at" in result.stderr
