@@ -55,7 +55,10 @@ def decode(
             413,
         )
     if reduced and image.format == "JPEG":
-        image.draft("RGB", (size[1], size[0]))  # keeps at least the requested size
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale, keeping at least twice the input size so
+        # the antialiased resize that follows still sees the detail: only camera-size photos
+        # (4x the input or more) are affected, and their decode is up to 10x cheaper.
+        image.draft("RGB", (2 * size[1], 2 * size[0]))
     try:
         image = image.convert("RGB")  # decodes; raises on truncated or corrupt data
     except (OSError, SyntaxError, ValueError) as error:

@@ -30,5 +30,6 @@ class CountingNet(nn.Module):
         """Logits ``(B, K + 1)``."""
         if images.dtype != torch.uint8:
             images = images * 255  # floats in [0, 1]
-        x = (images.float() - self.mean) / self.std
+        # In the network's own dtype: float32, or bfloat16/float16 weights for inference.
+        x = (images.to(self.mean.dtype) - self.mean) / self.std
         return self.head(self.backbone(x))
