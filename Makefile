@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-inference clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(VENV)/.installed  ## lint, then the whole test suite
 
 bench: $(VENV)/.installed  ## checker throughput and cold import time
 	$(BIN)/python benchmarks/checker_throughput.py $(ARGS)
+
+bench-inference: $(VENV)/.installed  ## per-request handler vs bincheck serve, side by side
+	$(BIN)/python benchmarks/inference_throughput.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
