@@ -138,3 +138,30 @@ def test_serve_without_a_model_says_what_to_do(tmp_path):
     )
     assert result.returncode == 2
     assert "no model at" in result.stderr
+
+
+def test_images_of_concurrent_requests_share_network_calls(model_artifact):
+    import asyncio
+
+    from model.artifact import read_artifact
+    from model.predictor import Predictor
+    from model.server import Batcher
+
+    model, card = read_artifact(model_artifact)
+    predictor = Predictor(model, card)
+    images = [predictor.decode(sample_photo(image_id)) for image_id in SAMPLE_COUNTS]
+    alone = [predictor.predict([image])[0] for image in images]
+
+    async def together():
+        batcher = Batcher(predictor, max_batch=4, window_s=0.05)
+        worker = asyncio.create_task(batcher.run())
+        answers = await asyncio.gather(*(batcher.predict([image]) for image in images))
+        worker.cancel()
+        return batcher.batch_sizes, [answer for [answer] in answers]
+
+    sizes, answers = asyncio.run(together())
+
+    assert sizes == [4, 3]  # 7 requests, at most 4 images per network call
+    assert [a.count for a in answers] == [a.count for a in alone]
+    for a, b in zip(answers, alone, strict=True):
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
