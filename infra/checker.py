@@ -1,0 +1,106 @@
+"""Photo notifications -> queue (+DLQ) -> the checker function."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as notifications
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lambdas.checker.domain.keys import PHOTO_PREFIX
+
+from .config import REPO, BinCheckConfig
+
+POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the managed Powertools layers
+
+
+class CheckerService(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: BinCheckConfig,
+        photos: s3.IBucket,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "PhotoEvents",
+            visibility_timeout=Duration.seconds(config.queue_visibility_timeout_s),
+            retention_period=Duration.days(4),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,  # S3 can notify SSE-SQS queues
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letters, max_receive_count=config.max_receive_count
+            ),
+        )
+        photos.add_object_created_notification(
+            notifications.SqsDestination(self.queue), s3.NotificationKeyFilter(prefix=PHOTO_PREFIX)
+        )
+        self.dead_letter_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description="Photos the checker gave up on: inspect, fix, then redrive",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1)
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        runtime_tag = "python" + config.python_runtime.replace(".", "")
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
+            f"AWSLambdaPowertoolsPythonV3-{runtime_tag}-x86_64:{config.powertools_layer_version}",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Checks each bin photo against the bin's expected quantity",
+            runtime=lambda_.Runtime(f"python{config.python_runtime}", lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.X86_64,
+            # The asset is lambdas/ as it is: no bundling, so synthesis needs no Docker.
+            code=lambda_.Code.from_asset(
+                str(REPO / "lambdas"), exclude=["**/__pycache__", "**/*.pyc"]
+            ),
+            handler="checker.handler.lambda_handler",
+            layers=[powertools],
+            timeout=Duration.seconds(config.function_timeout_s),
+            memory_size=config.function_memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": config.service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "MATCH_THRESHOLD": str(config.match_threshold),
+                "MISMATCH_THRESHOLD": str(config.mismatch_threshold),
+                "ALERT_STATUSES": ",".join(config.alert_statuses),
+                "ENDPOINT_INPUT": config.endpoint_input,
+            },
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=config.batch_size,
+                max_batching_window=Duration.seconds(config.max_batching_window_s),
+                max_concurrency=config.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )

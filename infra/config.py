@@ -1,0 +1,92 @@
+"""Every tunable of the deployment, read once from ``cdk.json`` context (key ``bincheck``).
+
+Override any field with ``cdk deploy -c bincheck='{"alert_email": "ops@example.com"}'``
+or in ``cdk.json``; unknown keys are refused so a typo cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from constructs import Node
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BinCheckConfig:
+    # Photos bucket
+    photo_infrequent_access_days: int = 30
+    photo_expiration_days: int = 365
+    # Queue and checker function (see the README: timeout above the per-record budget)
+    batch_size: int = 10
+    max_batching_window_s: int = 1
+    max_concurrency: int = 10  # concurrent function instances: sized to the endpoint
+    function_timeout_s: int = 60
+    function_memory_mb: int = 512
+    max_receive_count: int = 5
+    python_runtime: str = "3.13"
+    powertools_layer_version: int = 27
+    # Decision rule and alerts
+    match_threshold: float = 0.5
+    mismatch_threshold: float = 0.1
+    alert_statuses: tuple[str, ...] = ("MISMATCH", "UNCERTAIN")
+    endpoint_input: str = "s3_uri"
+    alert_email: str | None = None
+    ops_email: str | None = None
+    # Endpoint
+    endpoint_name: str = "bincheck-counter"
+    model_artifact: str = "model/default/model.tar.gz"
+    pytorch_version: str = "2.6.0"
+    python_version: str = "py312"
+    instance_type: str = "ml.g4dn.xlarge"
+    min_instances: int = 1
+    max_instances: int = 4
+    invocations_per_instance: int = 3000  # per minute, the target of auto scaling
+    data_capture_percent: int = 0  # 0 turns data capture off
+    latency_alarm_ms: int = 500
+    # Monitoring
+    queue_age_alarm_s: int = 300
+    metrics_namespace: str = "BinChecker"
+    service_name: str = "bin-checker"
+    retain_data: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.mismatch_threshold < self.match_threshold <= 1:
+            raise ValueError("need 0 <= mismatch_threshold < match_threshold <= 1")
+        if not 1 <= self.batch_size <= 10_000:
+            raise ValueError("batch_size must be 1..10000")
+        if self.max_concurrency < 2:
+            raise ValueError("max_concurrency must be >= 2 (an SQS event source limit)")
+        if not 0 <= self.data_capture_percent <= 100:
+            raise ValueError("data_capture_percent must be 0..100")
+        if self.endpoint_name != self.endpoint_name.lower():
+            raise ValueError("endpoint_name must be lower case (SageMaker ARNs are)")
+        if self.min_instances > self.max_instances:
+            raise ValueError("min_instances must not exceed max_instances")
+
+    @property
+    def queue_visibility_timeout_s(self) -> int:
+        # AWS's advice for SQS event sources: six times the function timeout.
+        return 6 * self.function_timeout_s
+
+    @property
+    def model_artifact_path(self) -> Path:
+        path = Path(self.model_artifact)
+        return path if path.is_absolute() else REPO / path
+
+    @classmethod
+    def from_context(cls, node: Node) -> BinCheckConfig:
+        raw = node.try_get_context("bincheck") or {}
+        values: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown bincheck settings in cdk context: {unknown}")
+        if "alert_statuses" in values:
+            values["alert_statuses"] = tuple(values["alert_statuses"])
+        return cls(**values)

@@ -1,0 +1,221 @@
+"""The counting endpoint: model from the artifact, GPU endpoint, auto scaling, alarms."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnMapping, Duration, Stack
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from lambdas.checker.domain.keys import PHOTO_PREFIX
+
+from .config import BinCheckConfig
+
+VARIANT = "AllTraffic"
+
+
+def pytorch_inference_images(config: BinCheckConfig) -> dict[str, dict[str, str]]:
+    """The AWS PyTorch inference image for every region the SageMaker SDK knows, resolved
+    now and pinned in the template: one template deploys to any of them."""
+    from sagemaker.core import image_uris
+
+    images = {}
+    versions = image_uris.config_for_framework("pytorch")["inference"]["versions"]
+    for region in versions[config.pytorch_version]["registries"]:
+        uri = image_uris.retrieve(
+            "pytorch",
+            region=region,
+            version=config.pytorch_version,
+            py_version=config.python_version,
+            instance_type=config.instance_type,
+            image_scope="inference",
+        )
+        images[region] = {"uri": uri, "registry": uri.split(".", 1)[0]}
+    return images
+
+
+class CountingEndpoint(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: BinCheckConfig,
+        photos: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, id)
+        if not config.model_artifact_path.is_file():
+            raise ValueError(
+                f"no model artifact at {config.model_artifact_path}: set "
+                '-c bincheck=\'{"model_artifact": "path/to/model.tar.gz"}\''
+            )
+        artifact = assets.Asset(self, "ModelArtifact", path=str(config.model_artifact_path))
+        images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_inference_images(config))
+
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Counting endpoint: read the model and the photos, write logs and metrics",
+        )
+        # The model artifact (one object), and photos named in s3_uri requests: the model
+        # reads the photo itself, and only photos.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    artifact.bucket.arn_for_objects(artifact.s3_object_key),
+                    photos.arn_for_objects(f"{PHOTO_PREFIX}*"),
+                ],
+            )
+        )
+        registry = images.find_in_map(Aws.REGION, "registry")
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{registry}:repository/pytorch-inference"
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                    f"/aws/sagemaker/Endpoints/{config.endpoint_name}:*"
+                ],
+            )
+        )
+
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=images.find_in_map(Aws.REGION, "uri"),
+                model_data_url=artifact.s3_object_url,
+                environment={
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                    "BINCHECK_FAST_PATH": "1",
+                },
+            ),
+        )
+        volume_key = kms.Key(
+            self, "VolumeKey", enable_key_rotation=True, description="Endpoint volumes"
+        )
+        capture = None
+        if config.data_capture_percent:
+            capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=True,
+                initial_sampling_percentage=config.data_capture_percent,
+                destination_s3_uri=f"s3://{photos.bucket_name}/data-capture",
+                kms_key_id=volume_key.key_arn,
+                capture_options=[
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
+                ],
+            )
+            photos.grant_put(self.role)
+            volume_key.grant_encrypt(self.role)
+        endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=volume_key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT,
+                    model_name=model.attr_model_name,
+                    instance_type=config.instance_type,
+                    initial_instance_count=config.min_instances,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            data_capture_config=capture,
+        )
+        # An explicit lower-case name: SageMaker ARNs are lower case, so a generated
+        # mixed-case name would make the InvokeEndpoint grant below match nothing.
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=config.endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+        )
+        # The role's policy must exist before SageMaker fetches the model for the endpoint.
+        self.endpoint.node.add_dependency(self.role)
+        self.endpoint_name = config.endpoint_name
+        self.endpoint_arn = Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=config.endpoint_name
+        )
+
+        scaling = autoscaling.ScalableTarget(
+            self,
+            "Scaling",
+            service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=config.min_instances,
+            max_capacity=config.max_instances,
+        )
+        scaling.node.add_dependency(self.endpoint)
+        scaling.scale_to_track_metric(
+            "InvocationsPerInstance",
+            target_value=config.invocations_per_instance,
+            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=Duration.minutes(10),
+            scale_out_cooldown=Duration.minutes(1),
+        )
+
+        self.latency = self._metric("ModelLatency", "Average")  # microseconds
+        self.invocations = self._metric("Invocations", "Sum")
+        self.server_errors = self._metric("Invocation5XXErrors", "Sum")
+        self.latency_alarm = cloudwatch.Alarm(
+            self,
+            "LatencyAlarm",
+            alarm_description=f"Model latency above {config.latency_alarm_ms} ms",
+            metric=self.latency,
+            threshold=config.latency_alarm_ms * 1000,
+            evaluation_periods=5,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.error_alarm = cloudwatch.Alarm(
+            self,
+            "ServerErrorsAlarm",
+            alarm_description="The model answered with 5xx errors",
+            metric=self.server_errors,
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _metric(self, name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
+            statistic=statistic,
+            period=Duration.minutes(1),
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
+        )

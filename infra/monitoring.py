@@ -1,0 +1,115 @@
+"""The dashboard, and every alarm routed to the ops topic."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lambdas.checker.domain.decision import Status
+
+from .config import BinCheckConfig
+from .endpoint import CountingEndpoint
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: BinCheckConfig,
+        function: lambda_.IFunction,
+        queue: sqs.IQueue,
+        dead_letters: sqs.IQueue,
+        endpoint: CountingEndpoint,
+        alarms: list[cloudwatch.Alarm],
+        ops: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, id)
+        checks = {
+            status: cloudwatch.Metric(
+                namespace=config.metrics_namespace,
+                metric_name="Checks",
+                dimensions_map={"service": config.service_name, "status": str(status)},
+                statistic="Sum",
+                period=Duration.minutes(5),
+                label=str(status),
+            )
+            for status in Status
+        }
+        mismatch_rate = cloudwatch.MathExpression(
+            expression="100 * mismatch / MAX([total, 1])",
+            using_metrics={
+                "mismatch": checks[Status.MISMATCH],
+                "total": cloudwatch.MathExpression(
+                    expression=" + ".join(f"FILL(s{i}, 0)" for i in range(len(checks))),
+                    using_metrics={f"s{i}": m for i, m in enumerate(checks.values())},
+                    period=Duration.minutes(5),
+                ),
+            },
+            label="mismatch rate (%)",
+            period=Duration.minutes(5),
+        )
+        queue_age = queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1))
+        function_errors = function.metric_errors(period=Duration.minutes(1))
+
+        alarms = [
+            *alarms,
+            cloudwatch.Alarm(
+                self,
+                "QueueAgeAlarm",
+                alarm_description=f"Photos waiting more than {config.queue_age_alarm_s} s",
+                metric=queue_age,
+                threshold=config.queue_age_alarm_s,
+                evaluation_periods=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "FunctionErrorsAlarm",
+                alarm_description="The checker function failed invocations",
+                metric=function_errors,
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in alarms:
+            alarm.add_alarm_action(actions.SnsAction(ops))
+            alarm.add_ok_action(actions.SnsAction(ops))
+        self.alarms = alarms
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Checks by status", left=list(checks.values()), stacked=True, width=12
+            ),
+            cloudwatch.GraphWidget(title="Mismatch rate", left=[mismatch_rate], width=12),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Endpoint latency (microseconds)", left=[endpoint.latency], width=8
+            ),
+            cloudwatch.GraphWidget(
+                title="Endpoint invocations and 5xx",
+                left=[endpoint.invocations],
+                right=[endpoint.server_errors],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(title="Checker errors", left=[function_errors], width=8),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Oldest photo waiting (s)", left=[queue_age], width=12),
+            cloudwatch.GraphWidget(
+                title="Dead letters",
+                left=[dead_letters.metric_approximate_number_of_messages_visible()],
+                width=12,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24),
+        )

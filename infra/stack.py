@@ -1,0 +1,78 @@
+"""The stack: builds each construct and wires them together with grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from lambdas.checker.domain.keys import PHOTO_PREFIX
+
+from .checker import CheckerService
+from .config import BinCheckConfig
+from .endpoint import CountingEndpoint
+from .monitoring import Monitoring
+from .nag import acknowledge_findings
+from .storage import PhotoStorage
+from .tables import Tables
+from .topics import Topics
+
+
+class BinCheckStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: BinCheckConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        storage = PhotoStorage(self, "Storage", config=config)
+        tables = Tables(self, "Tables", config=config)
+        topics = Topics(self, "Topics", config=config)
+        endpoint = CountingEndpoint(self, "Counter", config=config, photos=storage.bucket)
+        checker = CheckerService(
+            self,
+            "Checker",
+            config=config,
+            photos=storage.bucket,
+            environment={
+                "BINS_TABLE": tables.bins.table_name,
+                "CHECKS_TABLE": tables.checks.table_name,
+                "IDEMPOTENCY_TABLE": tables.idempotency.table_name,
+                "ALERTS_TOPIC_ARN": topics.alerts.topic_arn,
+                "ENDPOINT_NAME": endpoint.endpoint_name,
+            },
+        )
+        function = checker.function
+        tables.bins.grant_read_data(function)
+        tables.checks.grant_write_data(function)
+        tables.idempotency.grant_read_write_data(function)
+        # HeadObject (capture time) and GetObject (bytes mode) on photos, and nothing else.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[storage.bucket.arn_for_objects(f"{PHOTO_PREFIX}*")],
+            )
+        )
+        topics.alerts.grant_publish(function)
+        endpoint.grant_invoke(function)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            function=function,
+            queue=checker.queue,
+            dead_letters=checker.dead_letters,
+            endpoint=endpoint,
+            alarms=[checker.dead_letter_alarm, endpoint.latency_alarm, endpoint.error_alarm],
+            ops=topics.ops,
+        )
+        for name, value in {
+            "PhotosBucket": storage.bucket.bucket_name,
+            "BinsTable": tables.bins.table_name,
+            "ChecksTable": tables.checks.table_name,
+            "AlertsTopic": topics.alerts.topic_arn,
+            "OpsTopic": topics.ops.topic_arn,
+            "PhotoEventsDLQ": checker.dead_letters.queue_url,
+            "EndpointName": endpoint.endpoint_name,
+        }.items():
+            CfnOutput(self, name, value=value)
+        acknowledge_findings(self, checker=checker, endpoint=endpoint, tables=tables, topics=topics)
