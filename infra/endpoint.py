@@ -133,7 +133,11 @@ class CountingEndpoint(Construct):
                     sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
                 ],
             )
-            photos.grant_put(self.role)
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"], resources=[photos.arn_for_objects("data-capture/*")]
+                )
+            )
             volume_key.grant_encrypt(self.role)
         endpoint_config = sagemaker.CfnEndpointConfig(
             self,

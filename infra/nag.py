@@ -9,9 +9,8 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
 from .checker import CheckerService
+from .config import BinCheckConfig
 from .endpoint import CountingEndpoint
-from .tables import Tables
-from .topics import Topics
 
 PACK = "AwsSolutions::AwsSolutions-"
 LAMBDA_LOGS = (
@@ -24,12 +23,7 @@ def _ack(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 def acknowledge_findings(
-    stack: Stack,
-    *,
-    checker: CheckerService,
-    endpoint: CountingEndpoint,
-    tables: Tables,
-    topics: Topics,
+    stack: Stack, *, config: BinCheckConfig, checker: CheckerService, endpoint: CountingEndpoint
 ) -> None:
     function = checker.function
     policy = function.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
@@ -86,6 +80,19 @@ def acknowledge_findings(
         "/aws/sagemaker/Endpoints/bincheck-counter:*]",
         "Log streams of this endpoint's own log group; SageMaker names the streams.",
     )
+
+    if config.data_capture_percent:
+        _ack(
+            role_policy,
+            "IAM5[Resource::<StoragePhotos333B189A.Arn>/data-capture/*]",
+            "Data capture writes its own files under data-capture/ in the photos bucket.",
+        )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            _ack(
+                role_policy,
+                f"IAM5[Action::{action}]",
+                "Encrypting captured data with the endpoint's own volume key (scoped to its ARN).",
+            )
 
     notifications = stack.node.try_find_child(
         "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"

@@ -75,4 +75,4 @@ class BinCheckStack(Stack):
             "EndpointName": endpoint.endpoint_name,
         }.items():
             CfnOutput(self, name, value=value)
-        acknowledge_findings(self, checker=checker, endpoint=endpoint, tables=tables, topics=topics)
+        acknowledge_findings(self, config=config, checker=checker, endpoint=endpoint)
