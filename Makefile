@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-inference clean
+.PHONY: demo test lint bench bench-inference synth deploy destroy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +28,19 @@ bench: $(VENV)/.installed  ## checker throughput and cold import time
 bench-inference: $(VENV)/.installed  ## per-request handler vs bincheck serve, side by side
 	$(BIN)/python benchmarks/inference_throughput.py $(ARGS)
 
+CDK := node_modules/.bin/cdk
+$(CDK): package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+synth: $(VENV)/.installed $(CDK)  ## cdk synth (offline, no Docker); ARGS for -c bincheck=...
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(CDK) synth $(ARGS)
+
+deploy: $(VENV)/.installed $(CDK)  ## cdk deploy to the account and region of your AWS profile
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(CDK) deploy $(ARGS)
+
+destroy: $(VENV)/.installed $(CDK)
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(CDK) destroy $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules cdk.out
