@@ -10,7 +10,7 @@ $(BIN)/activate:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet -e '.[dev,model,infra]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,model,training,infra]'
 	touch $@
 
 demo: $(VENV)/.installed  ## run the checker on sample photos (moto-backed until the local stack lands)

@@ -22,7 +22,9 @@ from lambdas.checker.domain.times import format_timestamp, parse_timestamp, utc_
 from .local.resources import ResourceNames
 
 _DEFAULTS = ResourceNames()
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "model" / "default" / "model.tar.gz"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEFAULT_MODEL = REPO / "model" / "default" / "model.tar.gz"
 _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -77,6 +79,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--plain", action="store_true", help="full decode and float32 (the reference path)"
     )
     serve.set_defaults(run=_serve)
+
+    train = commands.add_parser(
+        "train", help="train the counting model (bincheck train --help)", add_help=False
+    )
+    train.add_argument("arguments", nargs=argparse.REMAINDER)
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="figures and alert rates of a model on photos")
+    evaluate.add_argument("--data", type=Path, required=True, help="a data folder")
+    evaluate.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model.tar.gz")
+    evaluate.add_argument(
+        "--subset",
+        choices=["test", "val", "train", "all"],
+        default="test",
+        help="the model's own split of the folder (default test), or all photos",
+    )
+    evaluate.add_argument("--out", type=Path, help="the report as JSON")
+    evaluate.add_argument("--predictions", type=Path, help="one JSON line per photo")
+    evaluate.add_argument("--plot", type=Path, help="confusion matrix PNG")
+    evaluate.add_argument("--match-threshold", type=float, default=0.5)
+    evaluate.add_argument("--mismatch-threshold", type=float, default=0.1)
+    evaluate.add_argument("--target-precision", type=float, default=0.9)
+    evaluate.add_argument(
+        "--wrong-rate", type=float, default=0.05, help="share of wrong expected quantities"
+    )
+    evaluate.add_argument("--fast", action="store_true", help="the serving fast path")
+    evaluate.set_defaults(run=_evaluate)
+
+    data = commands.add_parser("data", help="build data folders").add_subparsers(
+        required=True, metavar="SOURCE"
+    )
+    abid = data.add_parser("abid", help="photos from the public Amazon Bin Image Dataset")
+    abid.add_argument("--out", type=Path, required=True, help="the data folder to build")
+    abid.add_argument(
+        "--moderate",
+        type=Path,
+        default=SHARED / "data" / "abid" / "moderate_split",
+        help="the official moderate split's folder (train.csv, val.csv): the default selection",
+    )
+    abid.add_argument("--counts", help="instead, a count range such as 0-10, read from metadata")
+    abid.add_argument("--per-count", type=int, help="at most N photos of each count")
+    abid.add_argument("--limit", type=int, help="at most N photos in all")
+    abid.add_argument("--bucket", default="aft-vbi-pds")
+    abid.add_argument("--endpoint-url", help="an S3-compatible endpoint instead of AWS")
+    abid.add_argument("--workers", type=int, default=16)
+    abid.add_argument("--seed", type=int, default=0)
+    abid.set_defaults(run=_data_abid)
 
     demo = commands.add_parser("demo", help="run the checker on sample photos (moto, in-process)")
     demo.add_argument("--photos", type=Path, help="a data folder (images/ + labels.csv)")
@@ -141,11 +190,7 @@ def _checks_list(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if not args.model.is_file():
-        raise ValueError(
-            f"no model at {args.model}: pass --model PATH/model.tar.gz"
-            + (" (no default model is shipped yet)" if args.model == DEFAULT_MODEL else "")
-        )
+    _require_model(args.model)
     from model.server import serve
 
     serve(
@@ -156,6 +201,73 @@ def _serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         window_ms=args.batch_window_ms,
     )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.train import get_args_parser
+    from training.train import main as train
+
+    parser = get_args_parser()
+    parser.prog = "bincheck train"
+    train(parser.parse_args(args.arguments))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from lambdas.checker.domain.decision import Thresholds
+    from training.evaluate import evaluate_folder, summary, write_outputs
+
+    _require_model(args.model)
+    report, rows = evaluate_folder(
+        args.model,
+        args.data,
+        subset=args.subset,
+        thresholds=Thresholds(match=args.match_threshold, mismatch=args.mismatch_threshold),
+        target_precision=args.target_precision,
+        wrong_rate=args.wrong_rate,
+        fast=args.fast,
+    )
+    write_outputs(report, rows, out=args.out, predictions=args.predictions, plot=args.plot)
+    print(summary(report))
+    return 0
+
+
+def _require_model(path: Path) -> None:
+    if not path.is_file():
+        raise ValueError(
+            f"no model at {path}: pass --model PATH/model.tar.gz"
+            + (" (no default model is shipped yet)" if path == DEFAULT_MODEL else "")
+        )
+
+
+def _data_abid(args: argparse.Namespace) -> int:
+    from training import abid
+
+    client = abid.s3_client(args.endpoint_url)
+    if args.counts:
+        low, _, high = args.counts.partition("-")
+        counts = range(int(low), int(high or low) + 1)
+        if not args.per_count:
+            raise ValueError("--counts needs --per-count (the quota of photos per count)")
+        ids = abid.listed_ids(client, args.bucket)
+        chosen = abid.scan_counts(client, args.bucket, ids, counts, args.per_count, args.workers)
+    else:
+        chosen = abid.sample(
+            abid.moderate_split(args.moderate), args.per_count, args.limit, args.seed
+        )
+    report = abid.build(
+        client, args.out, chosen, bucket=args.bucket, workers=args.workers, seed=args.seed
+    )
+    splits = abid.count_summary(args.out)
+    print(
+        f"{args.out}: {report.downloaded} downloaded, {report.kept} already there; "
+        + ", ".join(f"{name} {n}" for name, n in sorted(splits.items()))
+    )
+    for problem in ("missing", "corrupt"):
+        ids = getattr(report, problem)
+        if ids:
+            print(f"skipped {len(ids)} {problem}: {', '.join(ids[:20])}", file=sys.stderr)
     return 0
 
 

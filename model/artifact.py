@@ -30,32 +30,55 @@ ENTRY_POINT = "from model.inference import input_fn, model_fn, output_fn, predic
 REQUIREMENTS = "timm>=1.0.9\n"
 
 
-def build_model(card: ModelCard, weights: str | Path | None = None) -> CountingNet:
+def build_model(
+    card: ModelCard, weights: str | Path | None = None, *, drop_path_rate: float = 0.0
+) -> CountingNet:
     """The network a card describes; ``weights`` are backbone weights for training."""
-    return CountingNet(create_backbone(card.backbone, weights), card.max_count, card.dropout)
+    backbone = create_backbone(card.backbone, weights, drop_path_rate=drop_path_rate)
+    return CountingNet(backbone, card.max_count, card.dropout)
+
+
+def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
+    """The artifact's files by path: one definition for the tarball and the folder."""
+    if model.max_count != card.max_count:
+        raise ValueError(f"model has K={model.max_count}, card says {card.max_count}")
+    weights = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
+    files = {
+        WEIGHTS: weights.getvalue(),
+        CARD: card.to_json().encode(),
+        "code/inference.py": ENTRY_POINT.encode(),
+        "code/requirements.txt": REQUIREMENTS.encode(),
+    }
+    for source in sorted(PACKAGE.glob("*.py")):
+        files[f"code/model/{source.name}"] = source.read_bytes()
+    return files
 
 
 def write_artifact(path: str | Path, model: CountingNet, card: ModelCard) -> Path:
     """Write ``model.tar.gz`` atomically (a temp file renamed into place)."""
-    if model.max_count != card.max_count:
-        raise ValueError(f"model has K={model.max_count}, card says {card.max_count}")
+    files = artifact_files(model, card)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    weights = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
     with (
         tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp,
         tarfile.open(fileobj=tmp, mode="w:gz") as tar,
     ):
-        _add(tar, WEIGHTS, weights.getvalue())
-        _add(tar, CARD, card.to_json().encode())
-        _add(tar, "code/inference.py", ENTRY_POINT.encode())
-        _add(tar, "code/requirements.txt", REQUIREMENTS.encode())
-        for source in sorted(PACKAGE.glob("*.py")):
-            _add(tar, f"code/model/{source.name}", source.read_bytes())
+        for name, data in files.items():
+            _add(tar, name, data)
     Path(tmp.name).chmod(0o644)  # temp files are private; an artifact is not
     Path(tmp.name).replace(path)
     return path
+
+
+def write_artifact_dir(directory: str | Path, model: CountingNet, card: ModelCard) -> Path:
+    """The artifact unpacked, for ``SM_MODEL_DIR``: SageMaker tars the folder itself."""
+    directory = Path(directory)
+    for name, data in artifact_files(model, card).items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return directory
 
 
 def read_artifact(path: str | Path) -> tuple[CountingNet, ModelCard]:

@@ -24,10 +24,14 @@ class Backbone:
     std: tuple[float, float, float]
 
 
-def create_backbone(name: str, weights: str | Path | None = None) -> Backbone:
+def create_backbone(
+    name: str, weights: str | Path | None = None, *, drop_path_rate: float = 0.0
+) -> Backbone:
+    """``drop_path_rate`` (stochastic depth) only matters in training, for timm backbones."""
     library, _, architecture = name.partition("/")
     if library == "timm":
-        backbone = _timm(architecture, download=weights == "download")
+        download = weights == "download"
+        backbone = _timm(architecture, download=download, drop_path_rate=drop_path_rate)
     elif library == "torchvision":
         backbone = _torchvision(architecture, download=weights == "download")
     else:
@@ -52,10 +56,12 @@ def load_backbone_weights(module: nn.Module, path: Path) -> None:
         )
 
 
-def _timm(architecture: str, *, download: bool) -> Backbone:
+def _timm(architecture: str, *, download: bool, drop_path_rate: float = 0.0) -> Backbone:
     import timm
 
-    module = timm.create_model(architecture, pretrained=download, num_classes=0)
+    module = timm.create_model(
+        architecture, pretrained=download, num_classes=0, drop_path_rate=drop_path_rate
+    )
     config = module.pretrained_cfg
     return Backbone(
         module,

@@ -15,6 +15,7 @@ class ModelCard:
     max_count: int
     input_size: tuple[int, int]  # (height, width) the photos are resized to
     dropout: float = 0.2
+    decoding: str = "argmax"  # how a distribution becomes a count (model/counts.py)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     training: dict[str, Any] = field(default_factory=dict)  # data, command, hyperparameters
     metrics: dict[str, Any] = field(default_factory=dict)  # held-out figures

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .card import ModelCard
+from .counts import decode_counts
 from .images import DEFAULT_MAX_PIXELS, decode
 from .network import CountingNet
 
@@ -88,12 +89,13 @@ class Predictor:
         with torch.inference_mode(), autocast:
             logits = self.model(batch)
         probabilities = logits.float().softmax(dim=1).cpu()
+        counts = decode_counts(probabilities, self.card.decoding)
         return [
             Prediction(
-                count=int(row.argmax()),
+                count=int(count),
                 probabilities=[round(p, 6) for p in row.tolist()],
                 max_count=self.card.max_count,
                 model_version=self.card.version,
             )
-            for row in probabilities
+            for row, count in zip(probabilities, counts, strict=True)
         ]

@@ -1,1 +1,1 @@
-"""Data preparation, training and tuning of the counting model (the training issue)."""
+"""Data preparation, training and evaluation of the counting model."""

@@ -1,0 +1,279 @@
+"""Training: data builder (moto S3), metrics line, resume after a kill, two-process DDP,
+evaluation on real photos, the ordinal loss and the decodings."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+import torch
+from moto import mock_aws
+
+from model.counts import decode_counts
+from training import abid
+from training.data import Example, read_labels, split
+from training.evaluate import evaluate_folder
+from training.losses import CountLoss
+from training.train import get_args_parser, main
+
+from .conftest import SAMPLE_COUNTS, SAMPLES
+
+REPO = Path(__file__).resolve().parents[1]
+# What a SageMaker tuning job's metric definitions match, one regex per figure.
+HPO_REGEXES = {
+    name: rf"\b{name}=([0-9.]+)"
+    for name in ("train_loss", "val_loss", "val_accuracy", "val_off_by_one", "val_rmse", "val_mae")
+}
+LINE = re.compile(
+    r"^epoch=(\d+) train_loss=[0-9.]+ val_loss=[0-9.]+ val_accuracy=[0-9.]+ "
+    r"val_off_by_one=[0-9.]+ val_rmse=[0-9.]+ val_mae=[0-9.]+$"
+)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """A small data folder of real photos: each sample photo four times, the split named
+    in labels.csv as ``bincheck data abid`` writes it."""
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "images").mkdir()
+    rows = []
+    for copy, role in enumerate(("train", "train", "val", "test")):
+        for image_id, count in SAMPLE_COUNTS.items():
+            target = folder / "images" / f"{copy}{image_id}.jpg"
+            shutil.copy(SAMPLES / "images" / f"{image_id}.jpg", target)
+            rows.append(f"{copy}{image_id},{count},{role}")
+    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--data", str(photos), "--weights", "none", "--height", "32", "--width", "48",
+        "--batch-size", "4", "--output-dir", str(out), "--version", "tiny", *extra,
+    ]  # fmt: skip
+
+
+def test_each_epoch_prints_the_metrics_line_and_writes_the_same_figures(photos, tmp_path, capsys):
+    result = main(get_args_parser().parse_args(tiny_run(photos, tmp_path, "--epochs", "2")))
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch=")]
+    assert len(lines) == 2
+    assert all(LINE.match(line) for line in lines), lines
+    recorded = json.loads((tmp_path / "metrics.json").read_text())["epochs"]
+    for line, figures in zip(lines, recorded, strict=True):
+        for name, regex in HPO_REGEXES.items():
+            assert float(re.search(regex, line).group(1)) == pytest.approx(figures[name], abs=1e-4)
+    assert {"training_curves.png", "confusion_matrix.png", "model.tar.gz"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert result["best_epoch"] in (1, 2)
+    assert set(result["test"]) >= {"accuracy", "off_by_one", "rmse", "mae", "accuracy_all"}
+
+
+def test_sagemaker_model_dir_gets_the_unpacked_artifact(photos, tmp_path):
+    model_dir = tmp_path / "opt-ml-model"
+    main(
+        get_args_parser().parse_args(
+            [*tiny_run(photos, tmp_path, "--epochs", "1"), "--model-dir", str(model_dir)]
+        )
+    )
+    assert (model_dir / "model.pt").is_file()
+    assert (model_dir / "code" / "inference.py").is_file()
+    card = json.loads((model_dir / "model_card.json").read_text())
+    assert card["version"] == "tiny"
+    assert card["training"]["examples"] == {"train": 14, "val": 7, "test": 7}
+
+
+def _train_process(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "training.train", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **kwargs,
+    )
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(photos, tmp_path):
+    args = tiny_run(photos, tmp_path, "--epochs", "4", "--patience", "100")
+    first = _train_process(args)
+    seen = []
+    for line in first.stdout:
+        seen.append(line)
+        if line.startswith("epoch=2 "):
+            first.send_signal(signal.SIGKILL)  # a spot interruption: no clean shutdown
+            break
+    first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL
+    assert not (tmp_path / "model.tar.gz").exists()
+
+    second = _train_process(args)
+    output = second.communicate(timeout=300)[0]
+
+    assert second.returncode == 0, output
+    assert "epoch 2 was the last completed" in output
+    epochs = [int(m) for m in re.findall(r"^epoch=(\d+) ", output, re.M)]
+    assert epochs == [3, 4]
+    history = json.loads((tmp_path / "metrics.json").read_text())["epochs"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert (tmp_path / "model.tar.gz").is_file()
+
+
+def test_two_processes_train_with_distributed_data_parallel(photos, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(port),
+         "-m", "training.train", *tiny_run(photos, tmp_path, "--epochs", "2")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "training on 2 process(es)" in result.stdout
+    assert len(re.findall(r"^epoch=\d+ ", result.stdout, re.M)) == 2  # rank 0 reports
+    assert (tmp_path / "model.tar.gz").is_file()
+
+
+def test_evaluation_on_real_photos(model_artifact, tmp_path):
+    report, rows = evaluate_folder(model_artifact, SAMPLES, subset="all")
+
+    assert report["photos"] == 7
+    metrics = report["metrics"]
+    assert metrics["n"] == 6  # counts 0-5; one photo shows 12 items
+    assert metrics["n_all"] == 7
+    assert 0 <= metrics["accuracy"] <= metrics["off_by_one"] <= 1
+    predicted = [row["count"] for row in rows]
+    truth = [min(row["true_count"], 5) for row in rows]
+    assert metrics["accuracy_all"] == pytest.approx(
+        sum(p == t for p, t in zip(predicted, truth, strict=True)) / 7
+    )
+    for case in report["alerts"].values():
+        assert case["MATCH"] + case["MISMATCH"] + case["UNCERTAIN"] == pytest.approx(1, abs=1e-3)
+    assert report["alerts"]["expected_is_true_count"]["n"] == 7
+    assert report["alerts"]["expected_off_by_one"]["n"] == 13  # the empty bin has no -1
+    assert sum(map(sum, report["confusion_matrix"])) == 7
+
+
+def test_evaluate_command_writes_report_predictions_and_plot(model_artifact, tmp_path, capsys):
+    from bincheck.cli import main as bincheck
+
+    code = bincheck([
+        "evaluate", "--data", str(SAMPLES), "--model", str(model_artifact), "--subset", "all",
+        "--out", str(tmp_path / "r.json"), "--predictions", str(tmp_path / "p.jsonl"),
+        "--plot", str(tmp_path / "c.png"),
+    ])  # fmt: skip
+    assert code == 0
+    assert "test-1: 7 all photos" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["photos"] == 7
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 7
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ordinal_loss_costs_near_misses_less_than_far_ones():
+    loss = CountLoss("ordinal", 6)
+    target = torch.tensor([3])
+    near = torch.full((1, 6), -5.0).index_fill(1, torch.tensor([4]), 5.0)
+    far = torch.full((1, 6), -5.0).index_fill(1, torch.tensor([0]), 5.0)
+    right = torch.full((1, 6), -5.0).index_fill(1, torch.tensor([3]), 5.0)
+    assert loss(right, target) < loss(near, target) < loss(far, target)
+    plain = CountLoss("ce", 6)
+    assert plain(near, target) == pytest.approx(plain(far, target).item())
+
+
+def test_median_decoding_and_argmax_differ_where_mass_is_spread():
+    probabilities = torch.tensor(
+        [[0.3, 0.0, 0.0, 0.25, 0.25, 0.2], [0.1, 0.6, 0.1, 0.1, 0.05, 0.05]]
+    )
+    assert decode_counts(probabilities, "argmax").tolist() == [0, 1]
+    assert decode_counts(probabilities, "median").tolist() == [3, 1]
+
+
+def test_split_is_stratified_and_stable():
+    examples = [Example(f"{i:05d}", i % 4) for i in range(200)]
+    parts = split(examples)
+    sizes = [len(parts[name]) for name in ("train", "val", "test")]
+    assert sizes == [140, 32, 28]  # 35 / 8 / 7 of each count's 50
+    assert {e.count for e in parts["test"]} == {0, 1, 2, 3}
+    shuffled = split(list(reversed(examples)))  # the order of labels.csv does not matter
+    assert all({e.image_id for e in shuffled[n]} == {e.image_id for e in parts[n]} for n in parts)
+
+
+@pytest.fixture
+def abid_bucket():
+    """moto S3 holding real ABID photos and metadata, one photo missing, one corrupt."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=abid.BUCKET)
+        # Like the real dataset: anyone may list and read, which unsigned requests rely on.
+        public_read = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Resource": [f"arn:aws:s3:::{abid.BUCKET}", f"arn:aws:s3:::{abid.BUCKET}/*"],
+                }
+            ],
+        }
+        s3.put_bucket_policy(Bucket=abid.BUCKET, Policy=json.dumps(public_read))
+        for image_id, count in SAMPLE_COUNTS.items():
+            data = (SAMPLES / "images" / f"{image_id}.jpg").read_bytes()
+            if image_id == "00487":
+                data = data[: len(data) // 3]  # truncated upload
+            if image_id != "08155":  # never uploaded
+                s3.put_object(Bucket=abid.BUCKET, Key=f"bin-images/{image_id}.jpg", Body=data)
+            metadata = json.dumps({"EXPECTED_QUANTITY": count, "BIN_FCSKU_DATA": {}})
+            s3.put_object(Bucket=abid.BUCKET, Key=f"metadata/{image_id}.json", Body=metadata)
+        yield s3
+
+
+def test_abid_builder_downloads_splits_and_reports_bad_objects(abid_bucket, tmp_path):
+    moderate = tmp_path / "moderate"
+    moderate.mkdir()
+    ids = sorted(SAMPLE_COUNTS)
+    (moderate / "train.csv").write_text(
+        "image_id,count\n" + "".join(f"{i},{SAMPLE_COUNTS[i]}\n" for i in ids if i != "00579")
+    )
+    (moderate / "val.csv").write_text("image_id,count\n00579,3\n")
+    out = tmp_path / "abid"
+    client = abid.s3_client()
+
+    report = abid.build(client, out, abid.moderate_split(moderate), progress=False)
+
+    assert (report.selected, report.downloaded, report.kept) == (7, 5, 0)
+    assert report.missing == ["08155"]
+    assert report.corrupt == ["00487"]
+    labels = list(csv.DictReader((out / "labels.csv").open()))
+    assert {row["image_id"] for row in labels} == set(ids) - {"08155", "00487"}
+    assert {row["image_id"]: row["split"] for row in labels}["00579"] == "test"  # official val
+    assert (out / "metadata" / "00047.json").is_file()
+    assert [e.split for e in read_labels(out)].count("test") == 1
+
+    again = abid.build(client, out, abid.moderate_split(moderate), progress=False)
+    assert (again.downloaded, again.kept) == (0, 5)  # resumed: nothing fetched twice
+
+
+def test_abid_count_range_fills_quotas_from_metadata(abid_bucket, tmp_path):
+    client = abid.s3_client()
+    chosen = abid.scan_counts(
+        client, abid.BUCKET, abid.listed_ids(client, abid.BUCKET), range(1, 4), 1, 4
+    )
+    assert sorted((e.count, e.image_id) for e in chosen) == [
+        (1, "08128"),
+        (2, "08155"),
+        (3, "00579"),
+    ]

@@ -1,0 +1,113 @@
+"""Data folders (``images/<id>.jpg`` + ``labels.csv``), splits, and a dataset of photos.
+
+Photos are decoded once at the network's input size (uint8) and kept in memory when the
+folder is small enough, so epochs cost only augmentation and the network.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from model.images import BadInput, decode
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Example:
+    image_id: str
+    count: int
+    split: str | None = None  # from labels.csv's optional ``split`` column
+
+
+def read_labels(folder: Path) -> list[Example]:
+    """Labelled photos of a data folder that exist on disk, in ``labels.csv`` order."""
+    examples = []
+    with (folder / "labels.csv").open(newline="") as rows:
+        for row in csv.DictReader(rows):
+            if (folder / "images" / f"{row['image_id']}.jpg").is_file():
+                examples.append(Example(row["image_id"], int(row["count"]), row.get("split")))
+    if not examples:
+        raise ValueError(f"{folder} has no labelled photos (images/<id>.jpg + labels.csv)")
+    return examples
+
+
+def split(
+    examples: Sequence[Example],
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    *,
+    seed: int = 0,
+    strata: int = 6,
+) -> dict[str, list[Example]]:
+    """Deterministic stratified split: the same ids always land in the same split.
+
+    A folder whose ``labels.csv`` names each photo's split (``bincheck data abid`` writes
+    one) keeps it. Otherwise photos are grouped by count (``strata`` or more in one
+    group), ordered within a group by a hash of the seed and the id, and each group is
+    cut by the fractions, so every count is represented in each split in proportion.
+    """
+    if examples and all(e.split in SPLITS for e in examples):
+        return {name: [e for e in examples if e.split == name] for name in SPLITS}
+    groups: dict[int, list[Example]] = defaultdict(list)
+    for example in examples:
+        groups[min(example.count, strata)].append(example)
+    parts: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    for group in groups.values():
+        group.sort(key=lambda e: hashlib.sha256(f"{seed}:{e.image_id}".encode()).digest())
+        n_train = round(len(group) * fractions[0])
+        n_val = round(len(group) * fractions[1])
+        parts["train"] += group[:n_train]
+        parts["val"] += group[n_train : n_train + n_val]
+        parts["test"] += group[n_train + n_val :]
+    return parts
+
+
+class PhotoDataset(Dataset):
+    """(image uint8 (3, H, W), class) pairs; the class of ``count >= K`` is ``K``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        examples: Sequence[Example],
+        size: tuple[int, int],
+        max_count: int,
+        *,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        cache: bool = True,
+        threads: int = 4,
+    ) -> None:
+        self.folder = folder
+        self.examples = list(examples)
+        self.size = size
+        self.transform = transform
+        self.targets = torch.tensor([min(e.count, max_count) for e in self.examples])
+        self.counts = torch.tensor([e.count for e in self.examples])
+        self.images: torch.Tensor | None = None
+        if cache:
+            with ThreadPoolExecutor(threads) as pool:  # PIL releases the GIL while decoding
+                self.images = torch.stack(list(pool.map(self._decode, range(len(self)))))
+
+    def _decode(self, index: int) -> torch.Tensor:
+        path = self.folder / "images" / f"{self.examples[index].image_id}.jpg"
+        try:
+            return decode(path.read_bytes(), self.size)
+        except BadInput as error:
+            raise ValueError(f"{path}: {error.message}") from error
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[index] if self.images is not None else self._decode(index)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.targets[index]

@@ -1,0 +1,51 @@
+"""Distributed data parallel set-up from ``torchrun``'s environment (and SageMaker's)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def init_world() -> World:
+    """One process unless ``torchrun`` started several (``WORLD_SIZE`` > 1).
+
+    On SageMaker, launch with ``torchrun --nnodes $SM_NUM_HOSTS --node_rank <index of
+    SM_CURRENT_HOST in SM_HOSTS> --master_addr <first of SM_HOSTS> --nproc_per_node
+    $SM_NUM_GPUS``; the training script itself only reads torchrun's variables.
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World()
+    world = World(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), size)
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(world.local_rank)
+    dist.init_process_group(backend=backend)
+    return world
+
+
+def all_gather_tensor(tensor: torch.Tensor, world: World) -> torch.Tensor:
+    """Concatenate a tensor from every rank (evaluation sees the whole validation set)."""
+    if not world.distributed:
+        return tensor
+    gathered: list[torch.Tensor | None] = [None] * world.size
+    dist.all_gather_object(gathered, tensor.cpu())
+    return torch.cat([t for t in gathered if t is not None])

@@ -1,0 +1,467 @@
+"""Train the counting model, locally (``bincheck train``) or as a SageMaker training job.
+
+SageMaker's contract, each read with a local fallback: hyperparameters are the command-line
+arguments; data channels ``SM_CHANNEL_TRAIN``/``SM_CHANNEL_VALIDATION``/``SM_CHANNEL_TEST``
+(data folders), or one ``SM_CHANNEL_DATA`` folder split deterministically; the model goes
+to ``SM_MODEL_DIR`` (SageMaker tars it into ``model.tar.gz``), figures and plots to
+``SM_OUTPUT_DATA_DIR``, checkpoints to ``/opt/ml/checkpoints`` (kept in S3 by managed spot
+training). A restarted job resumes from its checkpoint by itself. Each epoch prints
+
+    epoch=N train_loss=... val_loss=... val_accuracy=... val_off_by_one=... val_rmse=... val_mae=...
+
+for the tuning job's metric regexes, and writes the same figures to ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from model.artifact import build_model, write_artifact, write_artifact_dir
+from model.card import ModelCard
+from model.counts import DECODINGS, decode_counts
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import PhotoDataset, read_labels, split
+from .distributed import World, init_world
+from .losses import LOSSES, CountLoss, balanced_class_weights
+from .metrics import confusion_matrix, count_metrics
+from .plots import plot_training
+from .presets import TrainPreset
+
+LINE_FIGURES = ("accuracy", "off_by_one", "rmse", "mae")
+SAGEMAKER_CHECKPOINTS = Path("/opt/ml/checkpoints")
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Train the bin counting model")
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        type=Path,
+        default=_env_path("SM_CHANNEL_DATA"),
+        help="one data folder, split 70/15/15 by count (deterministic)",
+    )
+    data.add_argument("--train", type=Path, default=_env_path("SM_CHANNEL_TRAIN"))
+    data.add_argument("--val", type=Path, default=_env_path("SM_CHANNEL_VALIDATION"))
+    data.add_argument("--test", type=Path, default=_env_path("SM_CHANNEL_TEST"))
+    data.add_argument("--split-seed", type=int, default=0)
+    out = parser.add_argument_group("outputs")
+    out.add_argument(
+        "--model-dir",
+        type=Path,
+        default=_env_path("SM_MODEL_DIR"),
+        help="SageMaker's model folder; locally OUTPUT/model.tar.gz is written",
+    )
+    out.add_argument(
+        "--output-dir", type=Path, default=_env_path("SM_OUTPUT_DATA_DIR") or Path("output")
+    )
+    out.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="default /opt/ml/checkpoints on SageMaker, else OUTPUT/checkpoints",
+    )
+    out.add_argument("--version", default=None, help="model version (default: a timestamp)")
+    net = parser.add_argument_group("network")
+    net.add_argument("--backbone", default="timm/tf_efficientnet_lite0")
+    net.add_argument(
+        "--weights",
+        default="download",
+        help="'download' (the library's pretrained weights), a file, or 'none'",
+    )
+    net.add_argument("--max-count", type=int, default=6, help="K: counts 0..K-1 and 'K or more'")
+    net.add_argument("--height", type=int, default=240)
+    net.add_argument("--width", type=int, default=320)
+    net.add_argument("--dropout", type=float, default=0.3)
+    net.add_argument("--drop-path", type=float, default=0.1)
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=15)
+    opt.add_argument("--batch-size", type=int, default=32)
+    opt.add_argument("--lr", type=float, default=1e-3)
+    opt.add_argument("--backbone-lr-scale", type=float, default=0.3)
+    opt.add_argument("--weight-decay", type=float, default=0.05)
+    opt.add_argument("--warmup-epochs", type=float, default=1.0)
+    opt.add_argument("--loss", choices=LOSSES, default="ordinal")
+    opt.add_argument("--sigma", type=float, default=0.75, help="ordinal loss: label spread")
+    opt.add_argument("--label-smoothing", type=float, default=0.0)
+    opt.add_argument(
+        "--class-balance",
+        type=float,
+        default=0.5,
+        help="0 no reweighting .. 1 inverse class frequency",
+    )
+    opt.add_argument("--augment", type=float, default=1.0, help="augmentation strength, 0 = none")
+    opt.add_argument("--patience", type=int, default=5, help="early stopping, in epochs")
+    opt.add_argument(
+        "--select",
+        default="accuracy",
+        choices=LINE_FIGURES,
+        help="the validation figure that picks the best epoch",
+    )
+    opt.add_argument("--decoding", choices=DECODINGS, default="argmax")
+    opt.add_argument("--tta", action="store_true", help="average with the mirrored photo")
+    opt.add_argument("--workers", type=int, default=0)
+    opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--max-steps", type=int, default=0, help="per epoch, 0 = all (tests)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    world = init_world()
+    torch.manual_seed(args.seed + world.rank)
+    device = torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
+    checkpoints = args.checkpoint_dir or (
+        SAGEMAKER_CHECKPOINTS
+        if SAGEMAKER_CHECKPOINTS.parent.is_dir()
+        else args.output_dir / "checkpoints"
+    )
+    card = ModelCard(
+        version=args.version or time.strftime("counter-%Y%m%d-%H%M%S"),
+        backbone=args.backbone,
+        max_count=args.max_count,
+        input_size=(args.height, args.width),
+        dropout=args.dropout,
+        decoding=args.decoding,
+    )
+    _log(world, f"training on {world.size} process(es), {device}, checkpoints in {checkpoints}")
+    sets = load_data(args, card)
+    loaders = make_loaders(args, sets, world)
+    weights = None if args.weights == "none" else args.weights
+    model = build_model(card, weights, drop_path_rate=args.drop_path)
+    model = model.to(device, memory_format=torch.channels_last)
+    class_weights = balanced_class_weights(
+        sets["train"].targets, args.max_count + 1, args.class_balance
+    )
+    loss_fn = CountLoss(
+        args.loss,
+        args.max_count + 1,
+        class_weights=class_weights.to(device),
+        label_smoothing=args.label_smoothing,
+        sigma=args.sigma,
+    ).to(device)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.backbone.parameters(), "lr": args.lr * args.backbone_lr_scale},
+            {"params": model.head.parameters(), "lr": args.lr},
+        ],
+        weight_decay=args.weight_decay,
+    )
+    steps_per_epoch = (
+        len(loaders["train"]) if not args.max_steps else min(args.max_steps, len(loaders["train"]))
+    )
+    scheduler = warmup_cosine(
+        optimizer, args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+
+    state = {"epoch": 0, "history": [], "best": None, "best_state": None, "stale": 0}
+    saved = load_checkpoint(checkpoints)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        scaler.load_state_dict(saved["scaler"])
+        state = saved["state"]
+        card = ModelCard(**{**card.__dict__, "version": saved["version"]})
+        _log(world, f"resuming from {checkpoints}: epoch {state['epoch']} was the last completed")
+    trained = DistributedDataParallel(model) if world.distributed else model
+
+    for epoch in range(state["epoch"] + 1, args.epochs + 1):
+        if isinstance(loaders["train"].sampler, DistributedSampler):
+            loaders["train"].sampler.set_epoch(epoch)
+        train_loss = train_one_epoch(
+            trained,
+            loaders["train"],
+            optimizer,
+            scheduler,
+            scaler,
+            loss_fn,
+            device,
+            args.max_steps,
+            world,
+        )
+        if world.is_main:
+            val = evaluate(model, loaders["val"], loss_fn, device, card, tta=args.tta)
+            figures = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val["loss"],
+                **{f"val_{k}": val["metrics"][k] for k in LINE_FIGURES},
+            }
+            state["history"].append(figures)
+            better = state["best"] is None or _better(figures, state["best"], args.select)
+            if better:
+                state["best"], state["best_state"], state["stale"] = (
+                    figures,
+                    copy.deepcopy(model.state_dict()),
+                    0,
+                )
+            else:
+                state["stale"] += 1
+            state["epoch"] = epoch
+            save_checkpoint(
+                checkpoints,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "state": state,
+                    "version": card.version,
+                    "args": vars(args),
+                },
+            )
+            print(" ".join(f"{k}={_fmt(v)}" for k, v in figures.items()), flush=True)
+            write_json(
+                args.output_dir / "metrics.json",
+                {"epochs": state["history"], "best": state["best"]},
+            )
+        stop = _broadcast_stop(world, state["stale"] >= args.patience if world.is_main else False)
+        if stop:
+            _log(
+                world, f"early stop: no better validation {args.select} for {args.patience} epochs"
+            )
+            break
+
+    result: dict[str, Any] = {}
+    if world.is_main:
+        result = finish(args, model, card, state, sets, loss_fn, device)
+    if world.distributed:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return result
+
+
+def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, PhotoDataset]:
+    if args.train:
+        folders = {"train": args.train, "val": args.val or args.train, "test": args.test}
+        parts = {name: read_labels(folder) if folder else [] for name, folder in folders.items()}
+    elif args.data:
+        folders = dict.fromkeys(("train", "val", "test"), args.data)
+        parts = split(read_labels(args.data), seed=args.split_seed)
+    else:
+        raise SystemExit("no data: pass --data DIR (or --train/--val), or run as a SageMaker job")
+    for needed in ("train", "val"):
+        if not parts.get(needed):
+            raise SystemExit(
+                f"no {needed} photos: the folder is too small to split, or name "
+                "the split of each photo in a 'split' column of labels.csv"
+            )
+    preset = TrainPreset(card.input_size, args.augment) if args.augment > 0 else None
+    return {
+        name: PhotoDataset(
+            folders[name],
+            examples,
+            card.input_size,
+            card.max_count,
+            transform=preset if name == "train" else None,
+        )
+        for name, examples in parts.items()
+        if examples
+    }
+
+
+def make_loaders(
+    args: argparse.Namespace, sets: dict[str, PhotoDataset], world: World
+) -> dict[str, DataLoader]:
+    sampler = (
+        DistributedSampler(sets["train"], world.size, world.rank, seed=args.seed)
+        if world.distributed
+        else None
+    )
+    loaders = {
+        "train": DataLoader(
+            sets["train"],
+            batch_size=args.batch_size,
+            sampler=sampler,
+            shuffle=sampler is None,
+            drop_last=len(sets["train"]) > args.batch_size,
+            num_workers=args.workers,
+        ),
+    }
+    for name in ("val", "test"):
+        if name in sets:
+            loaders[name] = DataLoader(sets[name], batch_size=64, num_workers=args.workers)
+    return loaders
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup: float, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1.0, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    loss_fn: nn.Module,
+    device: torch.device,
+    max_steps: int,
+    world: World,
+) -> float:
+    model.train()
+    total = torch.zeros(2, device=device)
+    for step, (images, targets) in enumerate(loader):
+        if max_steps and step >= max_steps:
+            break
+        images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        targets = targets.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            loss = loss_fn(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += torch.stack(
+            [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
+        )
+    if world.distributed:
+        torch.distributed.all_reduce(total)
+    return (total[0] / total[1].clamp(min=1)).item()
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: nn.Module,
+    device: torch.device,
+    card: ModelCard,
+    *,
+    tta: bool = False,
+) -> dict[str, Any]:
+    model.eval()
+    probabilities, targets, losses = [], [], []
+    for images, batch_targets in loader:
+        images = images.to(device).contiguous(memory_format=torch.channels_last)
+        logits = model(images).float()
+        if tta:
+            logits = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)).div(2).log()
+        losses.append(loss_fn(logits, batch_targets.to(device)) * len(batch_targets))
+        probabilities.append(logits.softmax(1).cpu())
+        targets.append(batch_targets)
+    probs = torch.cat(probabilities)
+    predicted = decode_counts(probs, card.decoding)
+    counts = loader.dataset.counts  # type: ignore[attr-defined]
+    return {
+        "loss": (torch.stack(losses).sum() / len(counts)).item(),
+        "metrics": count_metrics(predicted, counts, card.max_count),
+        "probabilities": probs,
+        "predicted": predicted,
+        "counts": counts,
+    }
+
+
+def finish(
+    args: argparse.Namespace,
+    model: nn.Module,
+    card: ModelCard,
+    state: dict[str, Any],
+    sets: dict[str, PhotoDataset],
+    loss_fn: nn.Module,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Best epoch's weights -> test figures, the artifact, plots."""
+    model.load_state_dict(state["best_state"])
+    summary: dict[str, Any] = {"best_epoch": state["best"]["epoch"], "validation": state["best"]}
+    report_set = "test" if "test" in sets else "val"
+    final = evaluate(
+        model, DataLoader(sets[report_set], batch_size=64), loss_fn, device, card, tta=args.tta
+    )
+    summary[report_set] = final["metrics"]
+    card = ModelCard(
+        **{
+            **card.__dict__,
+            "training": {
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "data": str(args.data or args.train),
+                "split_seed": args.split_seed,
+                "examples": {name: len(ds) for name, ds in sets.items()},
+                "hyperparameters": {k: str(v) for k, v in vars(args).items()},
+            },
+            "metrics": summary,
+        }
+    )
+    model = model.cpu().to(memory_format=torch.contiguous_format)
+    if args.model_dir:
+        write_artifact_dir(args.model_dir, model, card)
+    else:
+        write_artifact(args.output_dir / "model.tar.gz", model, card)
+    write_json(
+        args.output_dir / "metrics.json",
+        {"epochs": state["history"], "best": state["best"], **summary},
+    )
+    plot_training(
+        args.output_dir,
+        state["history"],
+        confusion_matrix(final["predicted"], final["counts"], card.max_count),
+        report_set,
+    )
+    print(
+        f"{report_set}: " + " ".join(f"{k}={_fmt(v)}" for k, v in final["metrics"].items()),
+        flush=True,
+    )
+    return summary
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=2))
+    temporary.replace(path)
+
+
+def _better(candidate: dict[str, float], best: dict[str, float], select: str) -> bool:
+    key = f"val_{select}"
+    if select in ("rmse", "mae"):
+        return candidate[key] < best[key]
+    return (candidate[key], -candidate["val_rmse"]) > (best[key], -best["val_rmse"])
+
+
+def _broadcast_stop(world: World, stop: bool) -> bool:
+    if not world.distributed:
+        return stop
+    flag = torch.tensor([int(stop)])
+    torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _log(world: World, message: str) -> None:
+    if world.is_main:
+        print(message, flush=True)
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
