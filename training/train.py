@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import sys
 import time
@@ -31,13 +30,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from model.artifact import build_model, write_artifact, write_artifact_dir
 from model.card import ModelCard
-from model.counts import DECODINGS, decode_counts
+from model.counts import DECODINGS
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PhotoDataset, read_labels, split
 from .distributed import World, init_world
+from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
-from .metrics import confusion_matrix, count_metrics
+from .metrics import confusion_matrix
 from .plots import plot_training
 from .presets import TrainPreset
 
@@ -301,83 +301,6 @@ def make_loaders(
         if name in sets:
             loaders[name] = DataLoader(sets[name], batch_size=64, num_workers=args.workers)
     return loaders
-
-
-def warmup_cosine(
-    optimizer: torch.optim.Optimizer, warmup: float, total: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1.0, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def train_one_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: torch.amp.GradScaler,
-    loss_fn: nn.Module,
-    device: torch.device,
-    max_steps: int,
-    world: World,
-) -> float:
-    model.train()
-    total = torch.zeros(2, device=device)
-    for step, (images, targets) in enumerate(loader):
-        if max_steps and step >= max_steps:
-            break
-        images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        targets = targets.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            loss = loss_fn(model(images), targets)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        total += torch.stack(
-            [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
-        )
-    if world.distributed:
-        torch.distributed.all_reduce(total)
-    return (total[0] / total[1].clamp(min=1)).item()
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module,
-    loader: DataLoader,
-    loss_fn: nn.Module,
-    device: torch.device,
-    card: ModelCard,
-    *,
-    tta: bool = False,
-) -> dict[str, Any]:
-    model.eval()
-    probabilities, targets, losses = [], [], []
-    for images, batch_targets in loader:
-        images = images.to(device).contiguous(memory_format=torch.channels_last)
-        logits = model(images).float()
-        if tta:
-            logits = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)).div(2).log()
-        losses.append(loss_fn(logits, batch_targets.to(device)) * len(batch_targets))
-        probabilities.append(logits.softmax(1).cpu())
-        targets.append(batch_targets)
-    probs = torch.cat(probabilities)
-    predicted = decode_counts(probs, card.decoding)
-    counts = loader.dataset.counts  # type: ignore[attr-defined]
-    return {
-        "loss": (torch.stack(losses).sum() / len(counts)).item(),
-        "metrics": count_metrics(predicted, counts, card.max_count),
-        "probabilities": probs,
-        "predicted": predicted,
-        "counts": counts,
-    }
 
 
 def finish(

@@ -1,0 +1,93 @@
+"""One epoch of training, and evaluation: the loop the training script repeats."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from model.card import ModelCard
+from model.counts import decode_counts
+
+from .distributed import World
+from .metrics import count_metrics
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup: float, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1.0, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    loss_fn: nn.Module,
+    device: torch.device,
+    max_steps: int,
+    world: World,
+) -> float:
+    model.train()
+    total = torch.zeros(2, device=device)
+    for step, (images, targets) in enumerate(loader):
+        if max_steps and step >= max_steps:
+            break
+        images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        targets = targets.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            loss = loss_fn(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += torch.stack(
+            [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
+        )
+    if world.distributed:
+        torch.distributed.all_reduce(total)
+    return (total[0] / total[1].clamp(min=1)).item()
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: nn.Module,
+    device: torch.device,
+    card: ModelCard,
+    *,
+    tta: bool = False,
+) -> dict[str, Any]:
+    model.eval()
+    probabilities, targets, losses = [], [], []
+    for images, batch_targets in loader:
+        images = images.to(device).contiguous(memory_format=torch.channels_last)
+        logits = model(images).float()
+        if tta:
+            logits = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)).div(2).log()
+        losses.append(loss_fn(logits, batch_targets.to(device)) * len(batch_targets))
+        probabilities.append(logits.softmax(1).cpu())
+        targets.append(batch_targets)
+    probs = torch.cat(probabilities)
+    predicted = decode_counts(probs, card.decoding)
+    counts = loader.dataset.counts  # type: ignore[attr-defined]
+    return {
+        "loss": (torch.stack(losses).sum() / len(counts)).item(),
+        "metrics": count_metrics(predicted, counts, card.max_count),
+        "probabilities": probs,
+        "predicted": predicted,
+        "counts": counts,
+    }
