@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--wrong-rate", type=float, default=0.05, help="share of wrong expected quantities"
     )
     evaluate.add_argument("--fast", action="store_true", help="the serving fast path")
+    evaluate.add_argument(
+        "--decoding", choices=["argmax", "median"], help="override the model card's decoding"
+    )
     evaluate.set_defaults(run=_evaluate)
 
     data = commands.add_parser("data", help="build data folders").add_subparsers(
@@ -227,6 +230,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         target_precision=args.target_precision,
         wrong_rate=args.wrong_rate,
         fast=args.fast,
+        decoding=args.decoding,
     )
     write_outputs(report, rows, out=args.out, predictions=args.predictions, plot=args.plot)
     print(summary(report))

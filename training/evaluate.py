@@ -10,6 +10,7 @@ Suggested thresholds reach a target precision at the rate of wrong expectations 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,14 @@ def evaluate_folder(
     target_precision: float = 0.9,
     wrong_rate: float = 0.05,
     fast: bool = False,
+    decoding: str | None = None,
     batch_size: int = 32,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``decoding`` overrides the card's, to compare decodings on the same weights."""
     thresholds = thresholds or Thresholds()
     model, card = read_artifact(model_path)
+    if decoding:
+        card = dataclasses.replace(card, decoding=decoding)
     examples = read_labels(folder)
     if subset != "all":
         examples = split(examples, seed=int(card.training.get("split_seed", 0)))[subset]
