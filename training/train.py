@@ -18,6 +18,7 @@ import argparse
 import copy
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -324,7 +325,7 @@ def finish(
         **{
             **card.__dict__,
             "training": {
-                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "command": reproducible_command(),
                 "data": str(args.data or args.train),
                 "split_seed": args.split_seed,
                 "examples": {name: len(ds) for name, ds in sets.items()},
@@ -353,6 +354,12 @@ def finish(
         flush=True,
     )
     return summary
+
+
+def reproducible_command() -> str:
+    """The command line as one would type it again: ``python -m training.train ...``."""
+    program = "python -m training.train" if sys.argv[0].endswith("train.py") else sys.argv[0]
+    return " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
