@@ -239,10 +239,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _require_model(path: Path) -> None:
     if not path.is_file():
-        raise ValueError(
-            f"no model at {path}: pass --model PATH/model.tar.gz"
-            + (" (no default model is shipped yet)" if path == DEFAULT_MODEL else "")
-        )
+        raise ValueError(f"no model at {path}: pass --model PATH/model.tar.gz")
 
 
 def _data_abid(args: argparse.Namespace) -> int:
