@@ -277,3 +277,14 @@ def test_abid_count_range_fills_quotas_from_metadata(abid_bucket, tmp_path):
         (2, "08155"),
         (3, "00579"),
     ]
+
+
+def test_bincheck_train_hands_its_arguments_to_the_training_script(capsys):
+    from bincheck.cli import main as bincheck
+
+    with pytest.raises(SystemExit) as done:
+        bincheck(["train", "--help"])
+    assert done.value.code == 0
+    usage = capsys.readouterr().out
+    assert usage.startswith("usage: bincheck train")
+    assert "--loss {ce,ordinal}" in usage
