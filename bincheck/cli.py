@@ -1,4 +1,4 @@
-"""``bincheck``: operator commands for the bin inventory checker.
+"""bincheck: operator commands for the bin inventory checker.
 
 Table names come from ``--table``, else the environment (``BINS_TABLE``, ``CHECKS_TABLE``),
 else the local stack's defaults. ``AWS_ENDPOINT_URL`` points every command at a local
@@ -30,8 +30,12 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["train"]:
+            # argparse cannot hand "--options" after a subcommand on to another parser.
+            return _train(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except (ValueError, OSError) as error:
         print(f"bincheck: error: {error}", file=sys.stderr)
@@ -80,11 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    train = commands.add_parser(
-        "train", help="train the counting model (bincheck train --help)", add_help=False
-    )
-    train.add_argument("arguments", nargs=argparse.REMAINDER)
-    train.set_defaults(run=_train)
+    # Listed for --help; main() hands "train ..." straight to the training script's parser.
+    commands.add_parser("train", help="train the counting model (bincheck train --help)")
 
     evaluate = commands.add_parser("evaluate", help="figures and alert rates of a model on photos")
     evaluate.add_argument("--data", type=Path, required=True, help="a data folder")
@@ -207,13 +208,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(arguments: list[str]) -> int:
     from training.train import get_args_parser
     from training.train import main as train
 
     parser = get_args_parser()
     parser.prog = "bincheck train"
-    train(parser.parse_args(args.arguments))
+    train(parser.parse_args(arguments))
     return 0
 
 
