@@ -131,9 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     abid.add_argument("--seed", type=int, default=0)
     abid.set_defaults(run=_data_abid)
 
-    demo = commands.add_parser("demo", help="run the checker on sample photos (moto, in-process)")
+    demo = commands.add_parser("demo", help="run the checker and the model on sample photos (moto)")
     demo.add_argument("--photos", type=Path, help="a data folder (images/ + labels.csv)")
     demo.add_argument("--limit", type=int, default=60, help="at most N photos (default 60)")
+    demo.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model.tar.gz")
     demo.set_defaults(run=_demo)
     return parser
 
@@ -276,7 +277,8 @@ def _data_abid(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(photos=args.photos, limit=args.limit)
+    _require_model(args.model)
+    return run_demo(photos=args.photos, limit=args.limit, model=args.model)
 
 
 def _blank(value: object) -> str:

@@ -2,8 +2,8 @@
 
 Until the local-stack issue lands, this is the demo: moto emulates S3, SQS, DynamoDB and
 SNS inside this process, the real checker handler is fed from the queue the way Lambda's
-event source would feed it, and the endpoint is a stand-in that answers from the photos'
-labels (see ``local/labelled_endpoint.py``): there is no counting model yet.
+event source would feed it, and the endpoint is the shipped default model answering
+through its SageMaker handler functions in-process (``local/inprocess_endpoint.py``).
 """
 
 from __future__ import annotations
@@ -49,17 +49,24 @@ def expected_quantity(position: int, label: int) -> int:
     return label
 
 
-def run_demo(photos: Path | None = None, limit: int = 60) -> int:
+def run_demo(photos: Path | None = None, limit: int = 60, model: Path | None = None) -> int:
+    from model.artifact import read_artifact
+    from model.predictor import Predictor
+
+    from .cli import DEFAULT_MODEL
+
     folder = photos or SAMPLES
     labels = read_labels(folder, limit)
+    network, card = read_artifact(model or DEFAULT_MODEL)
+    predictor = Predictor(network, card, fast=True)
     with mock.patch.dict(os.environ, QUIET):
         from moto import mock_aws
 
         with mock_aws():
-            return _run(folder, labels)
+            return _run(folder, labels, predictor)
 
 
-def _run(folder: Path, labels: dict[str, int]) -> int:
+def _run(folder: Path, labels: dict[str, int], predictor) -> int:
     import boto3
     from tqdm import tqdm
 
@@ -68,7 +75,7 @@ def _run(folder: Path, labels: dict[str, int]) -> int:
     from lambdas.checker.domain.bins import Bin
 
     from .cli import format_table
-    from .local import labelled_endpoint
+    from .local import inprocess_endpoint
     from .local.event_source import SqsEventSource
     from .local.resources import provision
 
@@ -83,10 +90,7 @@ def _run(folder: Path, labels: dict[str, int]) -> int:
     ]
     BinsTable(resources.names.bins_table, boto3.client("dynamodb")).put_many(bins)
     bucket = resources.names.bucket
-    uris = {
-        f"s3://{bucket}/bins/BIN-{image_id}/{image_id}.jpg": c for image_id, c in labels.items()
-    }
-    labelled_endpoint.attach(handler.get_app().checker.endpoint.client, uris)
+    inprocess_endpoint.attach(handler.get_app().checker.endpoint.client, predictor)
 
     s3 = boto3.client("s3")
     for image_id in tqdm(labels, desc="upload", unit="photo"):
@@ -125,9 +129,9 @@ def _run(folder: Path, labels: dict[str, int]) -> int:
         )
     )
     print(
-        f"\n{len(records)} photos checked. The endpoint was a stand-in answering from "
-        f"{folder / 'labels.csv'}: no model is served yet, so these verdicts show the "
-        "event path, not counting accuracy."
+        f"\n{len(records)} photos checked by model {predictor.card.version}. Bins marked as "
+        "wrong were given a wrong expected quantity on purpose; see `bincheck evaluate` for "
+        "how often this model is sure enough to say MATCH or MISMATCH."
     )
     return 0
 

@@ -16,8 +16,8 @@ from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
 
 from bincheck.local.event_source import LocalLambdaContext, SqsEventSource
-from bincheck.local.labelled_endpoint import http_response
 from bincheck.local.resources import Resources, provision
+from bincheck.local.responses import http_response
 from lambdas.checker import handler
 
 SAMPLES = Path(__file__).resolve().parents[1] / "bincheck" / "samples"
