@@ -12,25 +12,25 @@ from .config import BinCheckConfig
 class PhotoStorage(Construct):
     def __init__(self, scope: Construct, id: str, *, config: BinCheckConfig) -> None:
         super().__init__(scope, id)
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
+        # What every bucket here is: encrypted, private, TLS only, kept or not with the data.
+        secure = dict(
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            auto_delete_objects=not config.retain_data,
+        )
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
             # Log delivery is granted by bucket policy, not by a legacy ACL.
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
-            removal_policy=removal,
-            auto_delete_objects=not config.retain_data,
+            **secure,
         )
         self.bucket = s3.Bucket(
             self,
             "Photos",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             versioned=False,  # each capture has its own key; a re-upload is a new check
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="photos/",
@@ -47,6 +47,5 @@ class PhotoStorage(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            removal_policy=removal,
-            auto_delete_objects=not config.retain_data,
+            **secure,
         )

@@ -33,20 +33,24 @@ def request(url: str, body: bytes | None = None, content_type: str = "image/jpeg
         return error.code, json.loads(error.read())
 
 
+def serve_command(model, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bincheck.cli",
+        "serve",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+    ]
+
+
 @pytest.fixture(scope="module")
 def server(model_artifact):
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bincheck.cli",
-            "serve",
-            "--model",
-            str(model_artifact),
-            "--port",
-            str(port),
-        ],
+        serve_command(model_artifact, port),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -110,16 +114,7 @@ def test_bad_requests_get_their_status_and_message(server):
 def test_a_busy_port_is_reported_clearly(server, model_artifact):
     _, port = server
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bincheck.cli",
-            "serve",
-            "--model",
-            str(model_artifact),
-            "--port",
-            str(port),
-        ],
+        serve_command(model_artifact, port),
         capture_output=True,
         text=True,
         timeout=120,

@@ -40,12 +40,3 @@ def init_world() -> World:
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group(backend=backend)
     return world
-
-
-def all_gather_tensor(tensor: torch.Tensor, world: World) -> torch.Tensor:
-    """Concatenate a tensor from every rank (evaluation sees the whole validation set)."""
-    if not world.distributed:
-        return tensor
-    gathered: list[torch.Tensor | None] = [None] * world.size
-    dist.all_gather_object(gathered, tensor.cpu())
-    return torch.cat([t for t in gathered if t is not None])
