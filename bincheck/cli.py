@@ -69,6 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--table", default=os.getenv("CHECKS_TABLE", _DEFAULTS.checks_table))
     listing.set_defaults(run=_checks_list)
 
+    dlq = commands.add_parser(
+        "dlq", help="photo events the checker gave up on (the dead-letter queue)"
+    ).add_subparsers(required=True, metavar="ACTION")
+    for action, help_text in (
+        ("show", "how many messages wait in the DLQ, and which photos the first ones name"),
+        ("redrive", "send the DLQ's messages back to the photo events queue"),
+    ):
+        command = dlq.add_parser(action, help=help_text)
+        command.add_argument(
+            "--dlq",
+            default=os.getenv("PHOTO_EVENTS_DLQ", _DEFAULTS.dead_letter_queue),
+            help="the DLQ's name or URL (the stack's PhotoEventsDLQ output)",
+        )
+        command.add_argument("--limit", type=int, help="at most N messages")
+        if action == "redrive":
+            command.add_argument(
+                "--to", help="the queue's name or URL (default: the queue whose DLQ it is)"
+            )
+        command.set_defaults(run=_dlq_show if action == "show" else _dlq_redrive)
+
     serve = commands.add_parser(
         "serve", help="serve a model over HTTP like the SageMaker container (/ping, /invocations)"
     )
@@ -81,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--plain", action="store_true", help="full decode and float32 (the reference path)"
+    )
+    serve.add_argument(
+        "--endpoint-name",
+        default=_DEFAULTS.endpoint,
+        help="answer InvokeEndpoint for this name at /endpoints/NAME/invocations",
+    )
+    serve.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="fail this share of InvokeEndpoint calls on purpose (resilience tests)",
     )
     serve.set_defaults(run=_serve)
 
@@ -131,10 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     abid.add_argument("--seed", type=int, default=0)
     abid.set_defaults(run=_data_abid)
 
-    demo = commands.add_parser("demo", help="run the checker and the model on sample photos (moto)")
+    demo = commands.add_parser(
+        "demo", help="run the whole system locally on real photos (moto, model server, checker)"
+    )
     demo.add_argument("--photos", type=Path, help="a data folder (images/ + labels.csv)")
     demo.add_argument("--limit", type=int, default=60, help="at most N photos (default 60)")
     demo.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model.tar.gz")
+    demo.add_argument("--report", type=Path, default=Path("reports/demo.html"))
+    demo.add_argument(
+        "--keep-running", action="store_true", help="stay up for your own uploads until Ctrl-C"
+    )
+    demo.add_argument("--aws-port", type=int, default=5055, help="the AWS emulation's port")
+    demo.add_argument("--model-port", type=int, default=8085, help="the model server's port")
+    demo.add_argument("--workers", type=int, default=4, help="concurrent checker instances")
+    demo.add_argument(
+        "--fault-rate", type=float, default=0.0, help="fail this share of endpoint calls"
+    )
+    demo.add_argument("--log-dir", type=Path, default=Path("reports/local-stack"))
     demo.set_defaults(run=_demo)
     return parser
 
@@ -198,6 +242,9 @@ def _serve(args: argparse.Namespace) -> int:
     _require_model(args.model)
     from model.server import serve
 
+    from .local.ports import ensure_free
+
+    ensure_free(args.host, args.port, "--port")
     serve(
         args.model,
         host=args.host,
@@ -205,7 +252,34 @@ def _serve(args: argparse.Namespace) -> int:
         fast=not args.plain,
         max_batch=args.max_batch,
         window_ms=args.batch_window_ms,
+        endpoint_name=args.endpoint_name,
+        fault_rate=args.fault_rate,
     )
+    return 0
+
+
+def _dlq_show(args: argparse.Namespace) -> int:
+    from . import dlq
+
+    sqs = _client("sqs")
+    url = dlq.queue_url(sqs, args.dlq)
+    print(f"{dlq.depth(sqs, url)} messages in {url}")
+    for line in dlq.peek(sqs, url, limit=args.limit or 20):
+        print(f"  {line}")
+    return 0
+
+
+def _dlq_redrive(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import dlq
+
+    sqs = _client("sqs")
+    url = dlq.queue_url(sqs, args.dlq)
+    to = dlq.queue_url(sqs, args.to) if args.to else dlq.source_queue(sqs, url)
+    with tqdm(total=args.limit or dlq.depth(sqs, url), desc="redrive", unit="message") as bar:
+        moved = dlq.redrive(sqs, url, to, limit=args.limit, on_batch=bar.update)
+    print(f"moved {moved} messages from {url} to {to}")
     return 0
 
 
@@ -276,9 +350,24 @@ def _data_abid(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    from .local.stack import StackOptions
 
     _require_model(args.model)
-    return run_demo(photos=args.photos, limit=args.limit, model=args.model)
+    options = StackOptions(
+        model=args.model,
+        aws_port=args.aws_port,
+        model_port=args.model_port,
+        workers=args.workers,
+        fault_rate=args.fault_rate,
+        log_dir=args.log_dir,
+    )
+    return run_demo(
+        options,
+        photos=args.photos,
+        limit=args.limit,
+        report=args.report,
+        keep_running=args.keep_running,
+    )
 
 
 def _blank(value: object) -> str:

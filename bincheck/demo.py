@@ -1,29 +1,26 @@
-"""``bincheck demo``: the checker's event path on real photos, AWS emulated in-process.
+"""``bincheck demo``: the whole system on one machine, on real photos.
 
-Until the local-stack issue lands, this is the demo: moto emulates S3, SQS, DynamoDB and
-SNS inside this process, the real checker handler is fed from the queue the way Lambda's
-event source would feed it, and the endpoint is the shipped default model answering
-through its SageMaker handler functions in-process (``local/inprocess_endpoint.py``).
+Starts the local stack (moto server, the model server, checker workers; see
+``local/stack.py``), registers bins with expected quantities (some wrong on purpose),
+uploads photos, waits until every one is checked, then prints the verdicts and the alerts
+that reached the alerts topic and writes an HTML report. ``keep_running`` leaves the stack
+up for your own uploads until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
+import signal
+import sys
 from collections import Counter
-from contextlib import redirect_stdout
 from pathlib import Path
-from unittest import mock
+from typing import Any
+
+from .local.stack import LocalStack, StackOptions
 
 SAMPLES = Path(__file__).parent / "samples"
-QUIET = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
+INBOX = "bincheck-alerts-inbox"
 
 
 def read_labels(folder: Path, limit: int) -> dict[str, int]:
@@ -49,50 +46,54 @@ def expected_quantity(position: int, label: int) -> int:
     return label
 
 
-def run_demo(photos: Path | None = None, limit: int = 60, model: Path | None = None) -> int:
-    from model.artifact import read_artifact
-    from model.predictor import Predictor
-
-    from .cli import DEFAULT_MODEL
-
+def run_demo(
+    options: StackOptions,
+    *,
+    photos: Path | None = None,
+    limit: int = 60,
+    report: Path = Path("reports/demo.html"),
+    keep_running: bool = False,
+) -> int:
     folder = photos or SAMPLES
     labels = read_labels(folder, limit)
-    network, card = read_artifact(model or DEFAULT_MODEL)
-    predictor = Predictor(network, card, fast=True)
-    with mock.patch.dict(os.environ, QUIET):
-        from moto import mock_aws
+    print("starting the local stack (AWS emulation, model server, checker workers)...")
+    with LocalStack(options) as stack:
+        print(
+            f"  AWS emulation (moto) at {stack.aws.url}\n"
+            f"  model server at {stack.model.url} (endpoint {stack.names.endpoint})\n"
+            f"  {options.workers} checker workers; logs in {options.log_dir}/"
+        )
+        inbox = AlertInbox(stack)
+        uploads = _load_and_upload(stack, folder, labels)
+        _wait(stack, uploads)
+        checks = read_checks(stack)
+        alerts = inbox.drain()
+        dead = stack.queue_depth(stack.resources.dead_letter_queue_url)
+        _print_summary(checks, alerts, stack)
+        _write_report(stack, checks, alerts, report)
+        if dead:
+            print(
+                f"\n{dead} photo events went to the DLQ: see {options.log_dir}/checker.log, "
+                "then `bincheck dlq redrive` (with the stack kept running)."
+            )
+        if keep_running:
+            _serve_until_interrupted(stack, inbox)
+    print("local stack stopped")
+    return 1 if dead else 0
 
-        with mock_aws():
-            return _run(folder, labels, predictor)
 
-
-def _run(folder: Path, labels: dict[str, int], predictor) -> int:
-    import boto3
+def _load_and_upload(stack: LocalStack, folder: Path, labels: dict[str, int]) -> int:
     from tqdm import tqdm
 
-    from lambdas.checker import handler
     from lambdas.checker.adapters.bins import BinsTable
     from lambdas.checker.domain.bins import Bin
-
-    from .cli import format_table
-    from .local import inprocess_endpoint
-    from .local.event_source import SqsEventSource
-    from .local.resources import provision
-
-    resources = provision()
-    os.environ.update(resources.checker_environment())
-    handler.get_app.cache_clear()
-    inbox = _subscribe_inbox(resources.alerts_topic_arn)
 
     bins = [
         Bin(f"BIN-{image_id}", expected_quantity(i, count))
         for i, (image_id, count) in enumerate(labels.items())
     ]
-    BinsTable(resources.names.bins_table, boto3.client("dynamodb")).put_many(bins)
-    bucket = resources.names.bucket
-    inprocess_endpoint.attach(handler.get_app().checker.endpoint.client, predictor)
-
-    s3 = boto3.client("s3")
+    BinsTable(stack.names.bins_table, stack.client("dynamodb")).put_many(bins)
+    s3, bucket = stack.client("s3"), stack.names.bucket
     for image_id in tqdm(labels, desc="upload", unit="photo"):
         body = (folder / "images" / f"{image_id}.jpg").read_bytes()
         s3.put_object(Bucket=bucket, Key=f"bins/BIN-{image_id}/{image_id}.jpg", Body=body)
@@ -100,19 +101,64 @@ def _run(folder: Path, labels: dict[str, int], predictor) -> int:
     # an empty upload.
     s3.put_object(Bucket=bucket, Key="bins/BIN-UNREGISTERED/x1.jpg", Body=body)
     s3.put_object(Bucket=bucket, Key=f"bins/{bins[0].bin_id}/empty.jpg", Body=b"")
+    return len(labels) + 2
 
-    source = SqsEventSource(boto3.client("sqs"), resources.queue_url, handler.lambda_handler)
-    # The handler prints CloudWatch EMF metric lines to stdout, as Lambda wants; not here.
-    with tqdm(desc="check", unit="message") as progress, redirect_stdout(io.StringIO()):
-        while (result := source.poll()).received:
-            progress.update(result.received)
 
-    records = list(_checks(resources.names.checks_table))
-    statuses = Counter(r["status"] for r in records)
+def _wait(stack: LocalStack, uploads: int) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=uploads, desc="check", unit="photo") as bar:
+
+        def update() -> None:
+            settled = stack.workers.received - stack.workers.failed
+            bar.update(min(settled, uploads) - bar.n)
+
+        stack.wait_until_settled(on_poll=update)
+
+
+def read_checks(stack: LocalStack) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    plain = TypeDeserializer()
+    pages = stack.client("dynamodb").get_paginator("scan")
+    return [
+        {name: plain.deserialize(value) for name, value in item.items()}
+        for page in pages.paginate(TableName=stack.names.checks_table)
+        for item in page["Items"]
+    ]
+
+
+class AlertInbox:
+    """A queue subscribed to the alerts topic, as an operator's subscription would be."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.sqs = stack.client("sqs")
+        self.url = self.sqs.create_queue(QueueName=INBOX)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        stack.client("sns").subscribe(
+            TopicArn=stack.resources.alerts_topic_arn,
+            Protocol="sqs",
+            Endpoint=arn["Attributes"]["QueueArn"],
+        )
+
+    def drain(self) -> list[dict[str, Any]]:
+        alerts = []
+        while messages := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                alerts.append(json.loads(json.loads(message["Body"])["Message"]))
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return alerts
+
+
+def _print_summary(checks: list[dict], alerts: list[dict], stack: LocalStack) -> None:
+    from .cli import format_table
+
+    statuses = Counter(c["status"] for c in checks)
     print("\nChecks by status")
     print(format_table(("status", "checks"), sorted((s, str(n)) for s, n in statuses.items())))
-    alerts = inbox()
-    print(f"\nAlerts received on {resources.names.alerts_topic} ({len(alerts)})")
+    print(f"\nAlerts received on {stack.names.alerts_topic} ({len(alerts)})")
     print(
         format_table(
             ("status", "bin", "expected", "counted", "p"),
@@ -128,40 +174,75 @@ def _run(folder: Path, labels: dict[str, int], predictor) -> int:
             ],
         )
     )
+    versions = sorted({c["model_version"] for c in checks if c.get("model_version")})
     print(
-        f"\n{len(records)} photos checked by model {predictor.card.version}. Bins marked as "
-        "wrong were given a wrong expected quantity on purpose; see `bincheck evaluate` for "
-        "how often this model is sure enough to say MATCH or MISMATCH."
+        f"\n{len(checks)} photos checked by model {', '.join(versions) or '(none)'}. Bins "
+        "marked as wrong were given a wrong expected quantity on purpose; see `bincheck "
+        "evaluate` for how often this model is sure enough to say MATCH or MISMATCH."
     )
-    return 0
 
 
-def _checks(table_name: str):
-    import boto3
+def _write_report(stack: LocalStack, checks: list[dict], alerts: list[dict], path: Path) -> None:
+    from botocore.exceptions import ClientError
 
-    paginator = boto3.client("dynamodb").get_paginator("scan")
-    for page in paginator.paginate(TableName=table_name):
-        for item in page["Items"]:
-            yield {name: next(iter(value.values())) for name, value in item.items()}
+    from .report import render
+
+    s3 = stack.client("s3")
+
+    def read_photo(uri: str) -> bytes | None:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError:
+            return None
+
+    config = stack.config
+    html = render(
+        checks,
+        alerted={a["image_uri"] for a in alerts},
+        read_photo=read_photo,
+        title="bincheck: local run",
+        subtitle=f"Checker and model on {len(checks)} photos, AWS emulated by moto.",
+        thresholds=(config.match_threshold, config.mismatch_threshold),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html)
+    print(f"\nReport: {path.resolve().as_uri()}")
 
 
-def _subscribe_inbox(topic_arn: str):
-    """Subscribe a queue to the alerts topic; return a function that drains it."""
-    import boto3
+def _serve_until_interrupted(stack: LocalStack, inbox: AlertInbox) -> None:
+    aws = stack.aws.url
+    bucket = stack.names.bucket
+    print(
+        f"""
+The local stack is up. From another terminal (the AWS CLI, or any SDK):
 
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="demo-alerts-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+  export AWS_ENDPOINT_URL={aws} AWS_ACCESS_KEY_ID=testing \\
+         AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 
-    def drain() -> list[dict]:
-        alerts = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                alerts.append(json.loads(json.loads(message["Body"])["Message"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return alerts
+  # expected quantities, then a photo to check
+  bincheck bins load bins.csv          # CSV: bin_id,expected_quantity
+  aws s3 cp photo.jpg s3://{bucket}/bins/BIN-1/capture-1.jpg
 
-    return drain
+  # the verdicts, and the alerts (the topic delivers them to a queue)
+  bincheck checks list --since 10m
+  aws sqs receive-message --queue-url {inbox.url} --max-number-of-messages 10
+
+  # photo events the checker gave up on
+  bincheck dlq show
+  bincheck dlq redrive
+
+(`bincheck` is {Path(sys.executable).parent / "bincheck"}.) Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # `kill`, `docker stop` and service managers send SIGTERM: stop as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)

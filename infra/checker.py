@@ -85,15 +85,7 @@ class CheckerService(Construct):
             timeout=Duration.seconds(config.function_timeout_s),
             memory_size=config.function_memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
-            environment={
-                **environment,
-                "POWERTOOLS_SERVICE_NAME": config.service_name,
-                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
-                "MATCH_THRESHOLD": str(config.match_threshold),
-                "MISMATCH_THRESHOLD": str(config.mismatch_threshold),
-                "ALERT_STATUSES": ",".join(config.alert_statuses),
-                "ENDPOINT_INPUT": config.endpoint_input,
-            },
+            environment={**environment, **config.checker_environment()},
         )
         self.function.add_event_source(
             sources.SqsEventSource(

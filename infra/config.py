@@ -10,9 +10,10 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from constructs import Node
+if TYPE_CHECKING:  # the local stack reads this configuration without loading the CDK
+    from constructs import Node
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,13 @@ class BinCheckConfig:
     metrics_namespace: str = "BinChecker"
     service_name: str = "bin-checker"
     retain_data: bool = True
+    # Training pipeline: run request defaults (lambdas/pipeline/request.py), an optional
+    # EventBridge schedule such as "rate(7 days)" (off by default; it needs "data" in the
+    # defaults), the limit of one execution, and how long a new model's alarms are watched.
+    pipeline_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pipeline_schedule: str | None = None
+    pipeline_timeout_h: int = 72
+    deployment_bake_s: int = 600
 
     def __post_init__(self) -> None:
         if not 0 <= self.mismatch_threshold < self.match_threshold <= 1:
@@ -79,9 +87,31 @@ class BinCheckConfig:
         path = Path(self.model_artifact)
         return path if path.is_absolute() else REPO / path
 
+    def checker_environment(self) -> dict[str, str]:
+        """The checker function's tunables, as its environment variables (AWS and local)."""
+        return {
+            "POWERTOOLS_SERVICE_NAME": self.service_name,
+            "POWERTOOLS_METRICS_NAMESPACE": self.metrics_namespace,
+            "MATCH_THRESHOLD": str(self.match_threshold),
+            "MISMATCH_THRESHOLD": str(self.mismatch_threshold),
+            "ALERT_STATUSES": ",".join(self.alert_statuses),
+            "ENDPOINT_INPUT": self.endpoint_input,
+        }
+
     @classmethod
     def from_context(cls, node: Node) -> BinCheckConfig:
-        raw = node.try_get_context("bincheck") or {}
+        return cls.from_values(node.try_get_context("bincheck") or {})
+
+    @classmethod
+    def from_cdk_json(cls, path: Path = REPO / "cdk.json") -> BinCheckConfig:
+        """What ``cdk deploy`` would use, without ``-c`` overrides (the local stack's view)."""
+        if not path.is_file():
+            return cls()
+        context = json.loads(path.read_text()).get("context", {})
+        return cls.from_values(context.get("bincheck") or {})
+
+    @classmethod
+    def from_values(cls, raw: str | dict[str, Any]) -> BinCheckConfig:
         values: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else dict(raw)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)

@@ -4,14 +4,24 @@
 container, and the predictor's decode and predict steps that ``predict_fn`` chains. What the
 server adds: requests are decoded on a thread pool in parallel, and the images of requests
 that arrive together go through the network as one batch.
+
+``POST /endpoints/<name>/invocations`` is SageMaker Runtime's ``InvokeEndpoint`` in front of
+that container, so an unchanged boto3 client reaches it with
+``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://host:port``: the container's 4xx and 5xx come
+back as ``ModelError`` (HTTP 424 with ``OriginalStatusCode``), an unknown endpoint name as
+``ValidationError``. ``fault_rate`` makes that share of runtime calls fail the ways a real
+endpoint does (throttling, 503, a model 500), for resilience tests; ``GET /stats`` counts
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
-import socket
+import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,10 +35,12 @@ from .inference import MAX_INSTANCES, answer, decode_all, input_fn, output_fn
 from .predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
+DEFAULT_ENDPOINT_NAME = "bincheck-counter"
 
 PREDICTOR = web.AppKey("predictor", Predictor)
 BATCHER = web.AppKey("batcher", "Batcher")
 POOL = web.AppKey("pool", ThreadPoolExecutor)
+RUNTIME = web.AppKey("runtime", "Runtime")
 
 
 class Batcher:
@@ -87,6 +99,48 @@ class Batcher:
                     future.set_result(prediction)
 
 
+class Runtime:
+    """What SageMaker Runtime adds in front of the container: one endpoint name, errors in
+    its wire format, and (for tests) faults drawn at ``fault_rate``."""
+
+    # What callers of a real endpoint meet: throttling and 503s (botocore retries both),
+    # and the container failing (a ModelError, which the caller must handle).
+    FAULTS = (
+        (400, "ThrottlingException", "Rate exceeded (injected fault)", None),
+        (503, "ServiceUnavailable", "Service unavailable (injected fault)", None),
+        (424, "ModelError", "Received server error (500) from primary (injected fault)", 500),
+    )
+
+    def __init__(self, endpoint_name: str, *, fault_rate: float = 0.0, seed: int | None = None):
+        if not 0 <= fault_rate <= 1:
+            raise ValueError("fault_rate must be within 0..1")
+        self.endpoint_name = endpoint_name
+        self.fault_rate = fault_rate
+        self.random = random.Random(seed)  # noqa: S311 (fault injection, not secrets)
+        self.counts: Counter[str] = Counter()
+
+    def fault(self) -> web.Response | None:
+        if not self.fault_rate or self.random.random() >= self.fault_rate:
+            return None
+        status, code, message, original = self.random.choice(self.FAULTS)
+        self.counts[f"fault_{code}"] += 1
+        return error_response(status, code, message, original_status=original)
+
+
+def error_response(
+    status: int, code: str, message: str, *, original_status: int | None = None
+) -> web.Response:
+    body: dict[str, object] = {"message": message}
+    if original_status is not None:
+        body |= {"OriginalStatusCode": original_status, "OriginalMessage": message}
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type="application/json",
+        headers={"x-amzn-ErrorType": code},
+    )
+
+
 async def ping(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "healthy", "model_version": request.app[PREDICTOR].card.version}
@@ -106,19 +160,60 @@ async def invocations(request: web.Request) -> web.Response:
         )
     except BadInput as error:
         return web.json_response({"error": error.message}, status=error.status)
+    except Exception as error:  # what the inference toolkit answers to a handler's crash
+        log.exception("invocation failed")
+        return web.json_response({"error": f"{type(error).__name__}: {error}"}, status=500)
     return web.Response(text=text, content_type=content_type)
 
 
+async def invoke_endpoint(request: web.Request) -> web.Response:
+    """``InvokeEndpoint``: the container's answer, in SageMaker Runtime's wire format."""
+    runtime = request.app[RUNTIME]
+    runtime.counts["invocations"] += 1
+    name = request.match_info["name"]
+    if name != runtime.endpoint_name:
+        return error_response(400, "ValidationError", f"Endpoint {name} not found.")
+    if fault := runtime.fault():
+        return fault
+    response = await invocations(request)
+    if response.status >= 400:
+        runtime.counts["model_errors"] += 1
+        message = json.loads(response.text)["error"]
+        return error_response(
+            424,
+            "ModelError",
+            f'Received client error ({response.status}) from primary with message "{message}".',
+            original_status=response.status,
+        )
+    response.headers["x-Amzn-Invoked-Production-Variant"] = "AllTraffic"
+    return response
+
+
+async def stats(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    return web.json_response(
+        {"batch_sizes": Counter(request.app[BATCHER].batch_sizes), **runtime.counts}
+    )
+
+
 def create_app(
-    predictor: Predictor, *, max_batch: int = 32, window_ms: float = 2.0, threads: int | None = None
+    predictor: Predictor,
+    *,
+    max_batch: int = 32,
+    window_ms: float = 2.0,
+    threads: int | None = None,
+    runtime: Runtime | None = None,
 ) -> web.Application:
     # Room for a batch request of base64 photos; single photos are limited in input_fn.
     app = web.Application(client_max_size=2 * DEFAULT_MAX_BYTES + MAX_INSTANCES * 1024 * 1024)
     app[PREDICTOR] = predictor
     app[BATCHER] = Batcher(predictor, max_batch=max_batch, window_s=window_ms / 1000)
     app[POOL] = ThreadPoolExecutor(threads or (os.cpu_count() or 2) + 2, "bincheck-decode")
+    app[RUNTIME] = runtime or Runtime(DEFAULT_ENDPOINT_NAME)
     app.router.add_get("/ping", ping)
     app.router.add_post("/invocations", invocations)
+    app.router.add_post("/endpoints/{name}/invocations", invoke_endpoint)
+    app.router.add_get("/stats", stats)
 
     async def batching(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(app[BATCHER].run())
@@ -140,17 +235,6 @@ def load_predictor(model_path: Path, *, fast: bool = True) -> Predictor:
     return predictor
 
 
-def ensure_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise OSError(
-                f"cannot listen on {host}:{port} ({error.strerror}): is another "
-                "server running there? Choose another with --port"
-            ) from error
-
-
 def serve(
     model_path: Path,
     *,
@@ -159,18 +243,22 @@ def serve(
     fast: bool = True,
     max_batch: int = 32,
     window_ms: float = 2.0,
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+    fault_rate: float = 0.0,
 ) -> None:
-    ensure_port_free(host, port)
+    runtime = Runtime(endpoint_name, fault_rate=fault_rate)
     predictor = load_predictor(model_path, fast=fast)
     card = predictor.card
     print(
         f"serving {card.version} ({card.backbone}, K={card.max_count}, input "
         f"{card.input_size[0]}x{card.input_size[1]}, {'fast' if fast else 'plain'} path, "
-        f"{predictor.precision} on {predictor.device}) at http://{host}:{port}",
+        f"{predictor.precision} on {predictor.device}) at http://{host}:{port}, and as "
+        f"SageMaker endpoint {endpoint_name!r}"
+        + (f" failing {fault_rate:.0%} of calls on purpose" if fault_rate else ""),
         flush=True,
     )
     web.run_app(
-        create_app(predictor, max_batch=max_batch, window_ms=window_ms),
+        create_app(predictor, max_batch=max_batch, window_ms=window_ms, runtime=runtime),
         host=host,
         port=port,
         print=None,

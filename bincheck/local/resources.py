@@ -52,11 +52,12 @@ def provision(
     *,
     region: str = "us-east-1",
     endpoint_url: str | None = None,
+    session: boto3.Session | None = None,
     visibility_timeout_s: int = 60,
     max_receive_count: int = 3,
 ) -> Resources:
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+        return (session or boto3).client(service, region_name=region, endpoint_url=endpoint_url)
 
     sqs, s3, dynamodb, sns = client("sqs"), client("s3"), client("dynamodb"), client("sns")
 
