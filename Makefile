@@ -10,10 +10,10 @@ $(BIN)/activate:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet -e '.[dev,model,training,infra]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,model,training,infra]'
 	touch $@
 
-demo: $(VENV)/.installed  ## run the checker on sample photos (moto-backed until the local stack lands)
+demo: $(VENV)/.installed  ## the whole system locally on real photos (ARGS="--photos DIR --keep-running")
 	$(BIN)/bincheck demo $(ARGS)
 
 test: $(VENV)/.installed  ## lint, then the whole test suite
