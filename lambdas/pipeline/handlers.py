@@ -1,0 +1,96 @@
+"""The pipeline's two Lambda handlers: thin wiring of the pure request, plan and decision
+code to S3. An exception is the state's error (its class name is the error name the state
+machine's catch sees, its message the cause), so nothing here is swallowed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from .decision import RecordError, check_record, decide
+from .plan import plan, run_id
+from .request import InvalidRequest, parse_request
+from .storage import TrainingStorage
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str  # the training bucket: data/, jobs/, checkpoints/
+    defaults: dict[str, Any]  # the deployment's defaults for every run request
+    timeout_s: int | None  # the state machine's limit, which a run's budget must fit
+    record_name: str  # the SSM parameter holding the production model's record
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        bucket = env.get("TRAINING_BUCKET", "").strip()
+        if not bucket:
+            raise RuntimeError("TRAINING_BUCKET is required")
+        defaults = json.loads(env.get("PIPELINE_DEFAULTS") or "{}")
+        if not isinstance(defaults, dict):
+            raise RuntimeError(f"PIPELINE_DEFAULTS must be a JSON object, got {defaults!r}")
+        timeout = env.get("PIPELINE_TIMEOUT_S", "").strip()
+        return cls(
+            bucket=bucket,
+            defaults=defaults,
+            timeout_s=int(timeout) if timeout else None,
+            record_name=env.get("PRODUCTION_RECORD", "the production record"),
+        )
+
+
+def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``{"input", "execution", "started_at"}`` -> ``{"run": plan}``, or ``InvalidRequest``."""
+    settings = Settings.from_env()
+    request = parse_request(
+        event.get("input"),
+        defaults=settings.defaults,
+        bucket=settings.bucket,
+        timeout_s=settings.timeout_s,
+    )
+    missing = TrainingStorage(boto3.client("s3")).missing(request.label_uris)
+    if missing:
+        raise InvalidRequest(
+            [f"no data folder at {uri.rsplit('/', 1)[0]}/ (no labels.csv)" for uri in missing]
+        )
+    run = run_id(event["execution"], event["started_at"])
+    logger.info("run %s: %s", run, request)
+    return {"run": plan(request, bucket=settings.bucket, run=run)}
+
+
+def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``{"run", "job", "model_data", "production"}`` -> the decision, both records, and
+    the candidate's record as the text to store if it is promoted."""
+    settings = Settings.from_env()
+    run = event["run"]
+    try:
+        production = json.loads(event["production"])
+    except json.JSONDecodeError as error:
+        raise RecordError(f"{settings.record_name} is not JSON: {error}") from error
+    production = check_record(production, source=settings.record_name)
+    candidate = {
+        "version": run["version"],
+        "job": event["job"],
+        "model_data": event["model_data"],
+        "test_data": run["channels"]["test"],
+        "figures": TrainingStorage(boto3.client("s3")).test_figures(event["model_data"]),
+        "execution": event.get("execution"),
+    }
+    promotion = run["promotion"]
+    decision = decide(candidate, production, metric=promotion["metric"], margin=promotion["margin"])
+    logger.info("%s: %s", candidate["version"], decision.summary)
+    return {
+        "promote": decision.promote,
+        "summary": decision.summary,
+        "candidate": candidate,
+        "production": production,
+        "record": json.dumps(candidate, sort_keys=True),
+    }

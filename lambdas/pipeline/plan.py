@@ -1,0 +1,80 @@
+"""A validated request turned into what the state machine's SageMaker calls need: job
+names, strings for SageMaker's ranges and hyperparameters, S3 locations.
+
+Pure. The request bodies themselves are written out in the state machine's definition
+(``infra/pipeline_jobs.py``), where the template tests can read them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .request import CHANNELS, LOWER_IS_BETTER, RunRequest
+
+NAME_PREFIX = "bincheck-"  # every SageMaker resource the pipeline creates: IAM scopes by it
+
+
+def run_id(execution_name: str, started_at: str) -> str:
+    """``20261121-090000-3f2a``: sortable, and short enough for a tuning job's name
+    (32 characters at most, the training jobs it starts add 13 more)."""
+    moment = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    digest = hashlib.sha256(execution_name.encode()).hexdigest()[:4]
+    return f"{moment:%Y%m%d-%H%M%S}-{digest}"
+
+
+def plan(request: RunRequest, *, bucket: str, run: str) -> dict[str, Any]:
+    name = f"{NAME_PREFIX}{run}"
+    version = f"counter-{run}"
+    return {
+        "run_id": run,
+        "data": request.data,
+        "tuning_job": name,
+        "training_job": f"{name}-final",
+        "model": name,
+        "endpoint_config": name,
+        "version": version,
+        "instance_type": request.instance_type,
+        "volume_gb": request.volume_gb,
+        "max_runtime_s": request.max_runtime_s,
+        "max_wait_s": request.max_wait_s,
+        "max_jobs": request.max_jobs,
+        "max_parallel_jobs": request.max_parallel_jobs,
+        "objective": {
+            "metric": f"val_{request.objective}",
+            "type": "Minimize" if request.objective in LOWER_IS_BETTER else "Maximize",
+        },
+        "ranges": {
+            "lr": _span(request.lr),
+            "batch_size": _span(request.batch_size),
+            "weight_decay": _span(request.weight_decay),
+            "losses": list(request.losses),
+        },
+        # The best epoch is chosen on the tuning objective; every job names its model.
+        "hyperparameters": {
+            **request.hyperparameters,
+            "select": request.objective,
+            "version": version,
+        },
+        "channels": {channel: f"{request.data}{channel}/" for channel in CHANNELS},
+        # Trailing slashes: SageMaker syncs a prefix, and .../tuning would also match
+        # .../tuning2.
+        "checkpoints": {
+            "tuning": f"s3://{bucket}/checkpoints/{run}/tuning/",
+            "final": f"s3://{bucket}/checkpoints/{run}/final/",
+        },
+        "output_path": f"s3://{bucket}/jobs/{run}/",
+        "promotion": {"metric": request.promotion_metric, "margin": request.promotion_margin},
+        "reuse_best_tuning_job": request.reuse_best_tuning_job,
+    }
+
+
+def _span(values: tuple[Any, Any]) -> dict[str, str]:
+    return {"min": _text(values[0]), "max": _text(values[1])}
+
+
+def _text(value: float) -> str:
+    """A plain decimal (0.00001, not 1e-05): SageMaker's ranges are strings."""
+    return format(Decimal(repr(value)), "f")

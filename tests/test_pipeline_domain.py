@@ -1,0 +1,166 @@
+"""The training pipeline's pure code: the run request, the plan for SageMaker, the
+promotion decision. No mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from lambdas.pipeline.decision import RecordError, check_record, decide
+from lambdas.pipeline.plan import plan, run_id
+from lambdas.pipeline.request import InvalidRequest, RunRequest, parse_request
+
+DATA = "s3://training-bucket/data/abid-2026-11"
+
+
+def test_a_request_with_only_data_takes_the_defaults_and_the_deployments_over_them():
+    request = parse_request(
+        {"data": DATA, "max_jobs": 20},
+        defaults={
+            "max_jobs": 8,
+            "instance_type": "ml.g5.xlarge",
+            "hyperparameters": {"epochs": 20},
+        },
+        bucket="training-bucket",
+    )
+    assert request.data == DATA + "/"  # a folder
+    assert request.max_jobs == 20  # the request over the deployment's default
+    assert request.instance_type == "ml.g5.xlarge"
+    assert request.hyperparameters == {"epochs": "20"}
+    assert request.lr == RunRequest(data="").lr
+    assert request.label_uris == [
+        f"{DATA}/train/labels.csv",
+        f"{DATA}/validation/labels.csv",
+        f"{DATA}/test/labels.csv",
+    ]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(
+            {
+                "data": "s3://elsewhere/photos/",
+                "instance_type": "g5.xlarge",
+                "max_jobs": 0,
+                "max_parallel_jobs": True,
+                "lr": [0.01, 0.001],
+                "batch_size": [16.5, 64],
+                "losses": ["ce", "hinge"],
+                "objective": "f1",
+                "promotion_margin": -0.1,
+                "reuse_best_tuning_job": "yes",
+                "hyperparameters": {"lr": 0.1, "tta": True, "Bad Name": 1},
+                "epochs": 10,
+            },
+            bucket="training-bucket",
+        )
+    problems = refused.value.problems
+    assert any(p.startswith("unknown fields ['epochs']") for p in problems)
+    expected = [
+        "data must be in the pipeline's bucket s3://training-bucket/data/",
+        "data must be a folder under data/ of the bucket",
+        "instance_type must be a SageMaker type such as ml.g5.xlarge, got 'g5.xlarge'",
+        "max_jobs must be a whole number in 1..500, got 0",
+        "max_parallel_jobs must be a whole number in 1..100, got True",
+        "objective must be one of accuracy, off_by_one, rmse, mae, got 'f1'",
+        "lr must be [min, max], numbers with min < max within (0, 1], got [0.01, 0.001]",
+        "batch_size must be [min, max], whole numbers",
+        "losses must be a non-empty list of distinct ('ce', 'ordinal'), got ['ce', 'hinge']",
+        "hyperparameter 'lr' is set by the pipeline, not by the request",
+        "hyperparameter 'tta' must be a string or a number (flags such as --tta cannot",
+        "hyperparameter 'Bad Name' is not a train.py option name",
+        "promotion_margin must be a number in 0..10, got -0.1",
+        "reuse_best_tuning_job must be true or false, got 'yes'",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, problems)
+    assert str(refused.value).startswith("invalid training run request:\n  - ")
+
+
+def test_data_is_required_and_the_input_must_be_an_object():
+    with pytest.raises(InvalidRequest, match="data is required"):
+        parse_request({})
+    with pytest.raises(InvalidRequest, match="must be a JSON object, got list"):
+        parse_request([DATA])
+    with pytest.raises(InvalidRequest, match="data must be a folder under data/"):
+        parse_request({"data": "s3://training-bucket/data/"})
+
+
+def test_budget_limits_are_checked_against_each_other_and_the_pipelines_time_limit():
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request({"data": DATA, "max_jobs": 2, "max_parallel_jobs": 3})
+    assert refused.value.problems == ["max_parallel_jobs (3) must not exceed max_jobs (2)"]
+
+    with pytest.raises(InvalidRequest, match=r"max_wait_s \(3600\) must be at least max_runtime"):
+        parse_request({"data": DATA, "max_runtime_s": 7200, "max_wait_s": 3600})
+
+    # 12 jobs 3 at a time: 4 rounds of 8 h, the final job's 8 h, 2 h to deploy = 42 h.
+    assert parse_request({"data": DATA}).worst_case_s == 42 * 3600
+    parse_request({"data": DATA}, timeout_s=42 * 3600)
+    with pytest.raises(InvalidRequest, match=r"may take 42.0 h, more than the pipeline's limit"):
+        parse_request({"data": DATA}, timeout_s=24 * 3600)
+    reuse = parse_request({"data": DATA, "reuse_best_tuning_job": True}, timeout_s=34 * 3600)
+    assert reuse.worst_case_s == 34 * 3600  # no final job
+
+
+def test_hyperparameter_names_are_read_as_train_py_spells_its_options():
+    request = parse_request({"data": DATA, "hyperparameters": {"max_count": 8, "sigma": 0.5}})
+    assert request.hyperparameters == {"max-count": "8", "sigma": "0.5"}
+
+
+def test_plan_names_fit_sagemakers_limits_and_ranges_are_plain_decimal_strings():
+    run = run_id("train-20261121-090000", "2026-11-21T09:00:00.123Z")
+    assert run.startswith("20261121-090000-") and len(run) == 20
+    assert run != run_id("another-execution", "2026-11-21T09:00:00.123Z")
+    request = parse_request(
+        {"data": DATA, "lr": [1e-5, 2e-3], "objective": "rmse", "losses": ["ordinal"]}
+    )
+    planned = plan(request, bucket="training-bucket", run=run)
+    assert len(planned["tuning_job"]) <= 32  # SageMaker's limit for a tuning job's name
+    assert len(planned["tuning_job"]) + len("-002-7f3a9c1e") <= 63  # its trials' names
+    assert planned["ranges"]["lr"] == {"min": "0.00001", "max": "0.002"}
+    assert planned["ranges"]["batch_size"] == {"min": "16", "max": "64"}
+    assert planned["ranges"]["losses"] == ["ordinal"]
+    assert planned["objective"] == {"metric": "val_rmse", "type": "Minimize"}
+    assert planned["hyperparameters"]["select"] == "rmse"  # best epoch by the same figure
+    assert planned["channels"]["validation"] == f"{DATA}/validation/"
+    assert planned["checkpoints"]["tuning"] == f"s3://training-bucket/checkpoints/{run}/tuning/"
+    assert planned["output_path"] == f"s3://training-bucket/jobs/{run}/"
+
+
+PRODUCTION = {"version": "v1", "test_data": "t", "figures": {"accuracy": 0.356, "rmse": 1.19}}
+
+
+def test_a_candidate_is_promoted_only_when_better_by_the_margin():
+    better = {"test_data": "t", "figures": {"accuracy": 0.412, "rmse": 1.05}}
+    decision = decide(better, PRODUCTION, metric="accuracy", margin=0.01)
+    assert decision.promote
+    assert decision.summary == (
+        "test accuracy (higher is better): candidate 0.4120, production 0.3560; "
+        "better by 0.0560, margin 0.0100: promote"
+    )
+    slightly = {"test_data": "t", "figures": {"accuracy": 0.36}}
+    assert not decide(slightly, PRODUCTION, metric="accuracy", margin=0.01).promote
+    exactly = {"test_data": "t", "figures": {"accuracy": 0.366}}
+    assert decide(exactly, PRODUCTION, metric="accuracy", margin=0.01).promote
+    equal = {"test_data": "t", "figures": {"accuracy": 0.356}}
+    assert not decide(equal, PRODUCTION, metric="accuracy", margin=0.0).promote
+
+
+def test_for_rmse_lower_is_better_and_different_test_data_is_said():
+    candidate = {"test_data": "s3://b/data/new/test/", "figures": {"rmse": 1.10}}
+    decision = decide(candidate, PRODUCTION, metric="rmse", margin=0.05)
+    assert decision.promote
+    assert "(lower is better)" in decision.summary
+    assert decision.summary.endswith("Measured on different test data: s3://b/data/new/test/ and t")
+    worse = {"test_data": "t", "figures": {"rmse": 1.30}}
+    assert "not better by 0.1100" in decide(worse, PRODUCTION, metric="rmse", margin=0).summary
+
+
+def test_missing_figures_are_an_error_not_a_promotion():
+    with pytest.raises(RecordError, match="the production model 'v1' has no test mae"):
+        decide({"figures": {"mae": 0.7}}, PRODUCTION, metric="mae", margin=0)
+    with pytest.raises(RecordError, match="the candidate has no test accuracy to compare: nan"):
+        decide({"figures": {"accuracy": float("nan")}}, PRODUCTION, metric="accuracy", margin=0)
+    with pytest.raises(RecordError, match="param is not a production model record"):
+        check_record(["v1"], source="param")
+    assert check_record(PRODUCTION, source="param") == PRODUCTION

@@ -1,0 +1,119 @@
+"""The training pipeline's two functions against moto's S3, as the state machine calls
+them: what they return, and the errors (their class name is the state's error) they raise."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambdas.pipeline import handlers
+from lambdas.pipeline.decision import RecordError
+from lambdas.pipeline.request import InvalidRequest
+
+from .sagemaker_sim import figures, train_py_output
+
+BUCKET = "training-bucket"
+DATA = f"s3://{BUCKET}/data/abid/"
+JOB_OUTPUT = f"s3://{BUCKET}/jobs/run/bincheck-run-final/output/"
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    monkeypatch.setenv("TRAINING_BUCKET", BUCKET)
+    monkeypatch.setenv("PIPELINE_DEFAULTS", json.dumps({"max_jobs": 4, "max_parallel_jobs": 2}))
+    monkeypatch.setenv("PIPELINE_TIMEOUT_S", str(72 * 3600))
+    monkeypatch.setenv("PRODUCTION_RECORD", "/bincheck/production-model")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3
+
+
+def _event(payload: dict) -> dict:
+    return {"input": payload, "execution": "run-1", "started_at": "2026-11-21T09:00:00.000Z"}
+
+
+def test_validate_returns_the_plan_for_a_request_whose_data_is_there(bucket):
+    for channel in ("train", "validation", "test"):
+        bucket.put_object(
+            Bucket=BUCKET, Key=f"data/abid/{channel}/labels.csv", Body=b"image_id,count\n"
+        )
+
+    run = handlers.validate(_event({"data": DATA}), None)["run"]
+
+    assert run["run_id"].startswith("20261121-090000-")
+    assert run["max_jobs"] == 4  # the deployment's default
+    assert run["channels"]["test"] == f"{DATA}test/"
+    assert run["checkpoints"]["final"].startswith(f"s3://{BUCKET}/checkpoints/")
+
+
+def test_validate_names_every_missing_data_folder(bucket):
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/train/labels.csv", Body=b"image_id,count\n")
+
+    with pytest.raises(InvalidRequest) as refused:
+        handlers.validate(_event({"data": DATA}), None)
+
+    assert refused.value.problems == [
+        f"no data folder at {DATA}validation/ (no labels.csv)",
+        f"no data folder at {DATA}test/ (no labels.csv)",
+    ]
+
+
+def test_validate_refuses_data_outside_the_training_bucket(bucket):
+    with pytest.raises(InvalidRequest, match="data must be in the pipeline's bucket"):
+        handlers.validate(_event({"data": "s3://somewhere-else/data/abid/"}), None)
+
+
+def _compare_event(production: str) -> dict:
+    run = {
+        "version": "counter-run",
+        "channels": {"test": f"{DATA}test/"},
+        "promotion": {"metric": "accuracy", "margin": 0.01},
+    }
+    return {
+        "run": run,
+        "job": "bincheck-run-final",
+        "model_data": JOB_OUTPUT + "model.tar.gz",
+        "production": production,
+        "execution": "arn:aws:states:us-east-1:123456789012:execution:pipeline:run-1",
+    }
+
+
+def test_compare_reads_the_jobs_test_figures_and_decides(bucket):
+    bucket.put_object(
+        Bucket=BUCKET,
+        Key="jobs/run/bincheck-run-final/output/output.tar.gz",
+        Body=train_py_output(figures(0.41, 0.86, 1.0, 0.7)),
+    )
+    production = {"version": "v1", "test_data": "old", "figures": {"accuracy": 0.356}}
+
+    decision = handlers.compare(_compare_event(json.dumps(production)), None)
+
+    assert decision["promote"] is True
+    assert decision["candidate"]["figures"]["accuracy"] == 0.41
+    assert decision["candidate"]["figures"]["n"] == 281.0
+    assert decision["production"] == production
+    assert json.loads(decision["record"]) == decision["candidate"]
+    assert decision["candidate"]["model_data"] == JOB_OUTPUT + "model.tar.gz"
+
+
+def test_compare_refuses_an_unreadable_record_or_a_job_without_test_figures(bucket):
+    with pytest.raises(RecordError, match="/bincheck/production-model is not JSON"):
+        handlers.compare(_compare_event("counter-v1"), None)
+    with pytest.raises(RecordError, match=r"cannot read the job's figures at .*output\.tar\.gz"):
+        handlers.compare(_compare_event(json.dumps({"version": "v1", "figures": {}})), None)
+    without_test = train_py_output({})
+    bucket.put_object(
+        Bucket=BUCKET, Key="jobs/run/bincheck-run-final/output/output.tar.gz", Body=without_test
+    )
+    with pytest.raises(RecordError, match="has no test figures"):
+        handlers.compare(_compare_event(json.dumps({"version": "v1", "figures": {}})), None)
+
+
+def test_the_functions_say_what_configuration_is_missing(monkeypatch):
+    monkeypatch.delenv("TRAINING_BUCKET", raising=False)
+    with pytest.raises(RuntimeError, match="TRAINING_BUCKET is required"):
+        handlers.validate(_event({"data": DATA}), None)
