@@ -19,21 +19,23 @@ from .config import BinCheckConfig
 VARIANT = "AllTraffic"
 
 
-def pytorch_inference_images(config: BinCheckConfig) -> dict[str, dict[str, str]]:
-    """The AWS PyTorch inference image for every region the SageMaker SDK knows, resolved
-    now and pinned in the template: one template deploys to any of them."""
+def pytorch_images(
+    config: BinCheckConfig, *, scope: str = "inference", instance_type: str | None = None
+) -> dict[str, dict[str, str]]:
+    """The AWS PyTorch image (``inference`` or ``training``) for every region the SageMaker
+    SDK knows, resolved now and pinned in the template: one template deploys to any of them."""
     from sagemaker.core import image_uris
 
     images = {}
-    versions = image_uris.config_for_framework("pytorch")["inference"]["versions"]
+    versions = image_uris.config_for_framework("pytorch")[scope]["versions"]
     for region in versions[config.pytorch_version]["registries"]:
         uri = image_uris.retrieve(
             "pytorch",
             region=region,
             version=config.pytorch_version,
             py_version=config.python_version,
-            instance_type=config.instance_type,
-            image_scope="inference",
+            instance_type=instance_type or config.instance_type,
+            image_scope=scope,
         )
         images[region] = {"uri": uri, "registry": uri.split(".", 1)[0]}
     return images
@@ -55,7 +57,8 @@ class CountingEndpoint(Construct):
                 '-c bincheck=\'{"model_artifact": "path/to/model.tar.gz"}\''
             )
         artifact = assets.Asset(self, "ModelArtifact", path=str(config.model_artifact_path))
-        images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_inference_images(config))
+        self.model_data_url = artifact.s3_object_url
+        images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_images(config))
 
         self.role = iam.Role(
             self,
@@ -103,30 +106,35 @@ class CountingEndpoint(Construct):
             )
         )
 
+        # What a model of this endpoint is, for the training pipeline's models too.
+        self.image_uri = images.find_in_map(Aws.REGION, "uri")
+        self.container_environment = {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            "BINCHECK_FAST_PATH": "1",
+        }
         model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=images.find_in_map(Aws.REGION, "uri"),
-                model_data_url=artifact.s3_object_url,
-                environment={
-                    "SAGEMAKER_PROGRAM": "inference.py",
-                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                    "BINCHECK_FAST_PATH": "1",
-                },
+                image=self.image_uri,
+                model_data_url=self.model_data_url,
+                environment=self.container_environment,
             ),
         )
         volume_key = kms.Key(
             self, "VolumeKey", enable_key_rotation=True, description="Endpoint volumes"
         )
+        self.volume_key = volume_key
+        self.data_capture_uri = f"s3://{photos.bucket_name}/data-capture"
         capture = None
         if config.data_capture_percent:
             capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                 enable_capture=True,
                 initial_sampling_percentage=config.data_capture_percent,
-                destination_s3_uri=f"s3://{photos.bucket_name}/data-capture",
+                destination_s3_uri=self.data_capture_uri,
                 kms_key_id=volume_key.key_arn,
                 capture_options=[
                     sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),

@@ -11,6 +11,7 @@ from constructs import IConstruct
 from .checker import CheckerService
 from .config import BinCheckConfig
 from .endpoint import CountingEndpoint
+from .pipeline import TrainingPipeline
 
 PACK = "AwsSolutions::AwsSolutions-"
 LAMBDA_LOGS = (
@@ -103,3 +104,89 @@ def acknowledge_findings(
             LAMBDA_LOGS,
             "CDK's own custom resource that configures the bucket notification writes its logs.",
         )
+
+
+def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
+    """The training pipeline's findings (infra/pipeline*.py)."""
+    stack = Stack.of(pipeline)
+
+    def arn(construct: IConstruct) -> str:
+        """How cdk-nag names a resource's ARN in a finding: ``<LogicalId.Arn>``."""
+        return f"<{stack.resolve(stack.get_logical_id(construct.node.default_child))}.Arn>"
+
+    def policy(role: IConstruct) -> IConstruct:
+        return role.node.find_child("DefaultPolicy")
+
+    bucket = arn(pipeline.bucket)
+    for function, objects, reason in (
+        (
+            pipeline.validate_function,
+            "data/*",
+            "HeadObject of each channel's labels.csv, under data/ only: data folders vary by run.",
+        ),
+        (
+            pipeline.compare_function,
+            "jobs/*/output/output.tar.gz",
+            "GetObject of training jobs' output.tar.gz (metrics.json) only: job names vary.",
+        ),
+    ):
+        _ack(
+            function.role,
+            LAMBDA_LOGS,
+            "The basic execution role only lets the function write its own CloudWatch logs.",
+        )
+        _ack(policy(function.role), f"IAM5[Resource::{bucket}/{objects}]", reason)
+
+    training = policy(pipeline.training_role)
+    for folder, reason in (
+        ("data/*", "Training jobs read the run's data folder; data folders vary by run."),
+        ("checkpoints/*", "Spot training jobs write and read back their own checkpoints."),
+        ("jobs/*", "Training jobs write model.tar.gz and output.tar.gz under their own names."),
+    ):
+        _ack(training, f"IAM5[Resource::{bucket}/{folder}]", reason)
+    _ack(
+        training,
+        "IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
+        "permissions; PutMetricData is limited to SageMaker's training namespace by condition.",
+    )
+    _ack(
+        training,
+        "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        "/aws/sagemaker/TrainingJobs:*]",
+        "SageMaker's log group for training jobs; each job writes its own streams.",
+    )
+    _ack(
+        policy(pipeline.endpoint_role),
+        f"IAM5[Resource::{bucket}/jobs/*/output/model.tar.gz]",
+        "The endpoint serves the models the pipeline promotes: model.tar.gz of training jobs "
+        "only, whose names vary by run.",
+    )
+
+    machine = policy(pipeline.state_machine.role)
+    for kind in ("hyper-parameter-tuning-job", "training-job", "model", "endpoint-config"):
+        _ack(
+            machine,
+            f"IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            f"{kind}/bincheck-*]",
+            f"Each run creates and describes its own {kind} named bincheck-<run id>; the "
+            "prefix keeps the pipeline to its own resources.",
+        )
+    for function in (pipeline.validate_function, pipeline.compare_function):
+        _ack(
+            machine,
+            f"IAM5[Resource::{arn(function)}:*]",
+            "CDK's LambdaInvoke grant covers the function's versions and aliases.",
+        )
+    _ack(
+        machine,
+        "IAM5[Resource::*]",
+        "X-Ray tracing (PutTraceSegments, GetSamplingRules...) and CloudWatch Logs delivery "
+        "(CreateLogDelivery...) have no resource-level permissions.",
+    )
+    _ack(
+        machine,
+        "IAM5[Action::kms:GenerateDataKey*]",
+        "Publishing to the KMS-encrypted ops topic needs data keys of that topic's key only "
+        "(the statement is scoped to the key's ARN).",
+    )

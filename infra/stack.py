@@ -14,7 +14,8 @@ from .checker import CheckerService
 from .config import BinCheckConfig
 from .endpoint import CountingEndpoint
 from .monitoring import Monitoring
-from .nag import acknowledge_findings
+from .nag import acknowledge_findings, acknowledge_pipeline_findings
+from .pipeline import TrainingPipeline
 from .storage import PhotoStorage
 from .tables import Tables
 from .topics import Topics
@@ -65,6 +66,14 @@ class BinCheckStack(Stack):
             alarms=[checker.dead_letter_alarm, endpoint.latency_alarm, endpoint.error_alarm],
             ops=topics.ops,
         )
+        pipeline = TrainingPipeline(
+            self,
+            "Training",
+            config=config,
+            endpoint=endpoint,
+            ops=topics.ops,
+            access_logs=storage.access_logs,
+        )
         for name, value in {
             "PhotosBucket": storage.bucket.bucket_name,
             "BinsTable": tables.bins.table_name,
@@ -73,6 +82,10 @@ class BinCheckStack(Stack):
             "OpsTopic": topics.ops.topic_arn,
             "PhotoEventsDLQ": checker.dead_letters.queue_url,
             "EndpointName": endpoint.endpoint_name,
+            "TrainingPipeline": pipeline.state_machine.state_machine_arn,
+            "TrainingBucket": pipeline.bucket.bucket_name,
+            "ProductionModelRecord": pipeline.record.parameter_name,
         }.items():
             CfnOutput(self, name, value=value)
         acknowledge_findings(self, config=config, checker=checker, endpoint=endpoint)
+        acknowledge_pipeline_findings(pipeline)

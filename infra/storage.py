@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -9,17 +11,22 @@ from constructs import Construct
 from .config import BinCheckConfig
 
 
+def secure_bucket_options(config: BinCheckConfig) -> dict[str, Any]:
+    """What every bucket of the stack is: encrypted, private, TLS only, kept or not with the
+    data."""
+    return dict(
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        auto_delete_objects=not config.retain_data,
+    )
+
+
 class PhotoStorage(Construct):
     def __init__(self, scope: Construct, id: str, *, config: BinCheckConfig) -> None:
         super().__init__(scope, id)
-        # What every bucket here is: encrypted, private, TLS only, kept or not with the data.
-        secure = dict(
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-            auto_delete_objects=not config.retain_data,
-        )
+        secure = secure_bucket_options(config)
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",

@@ -233,8 +233,8 @@ def test_topics_are_kms_encrypted_and_the_alert_email_is_subscribed(template):
 
 
 def test_endpoint_serves_the_artifact_on_a_pinned_pytorch_image(template):
-    mapping = template.find_mappings("*")
-    [(_, images)] = mapping.items()
+    mappings = template.find_mappings("*")  # the training pipeline has its own image
+    [images] = [m for m in mappings.values() if "pytorch-inference" in m[REGION]["uri"]]
     assert images[REGION]["uri"] == (
         "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.6.0-gpu-py312"
     )
@@ -342,6 +342,11 @@ def test_permissions_are_scoped(template):
     assert "endpoint/bincheck-counter" in json.dumps(invoke[0]["Resource"])
     photo_reads = [s for s in statements if s["Action"] == "s3:GetObject"]
     assert photo_reads and all("/bins/*" in json.dumps(s["Resource"]) for s in photo_reads[:1])
+
+
+def test_the_training_pipeline_is_deployed_and_its_schedule_is_off_by_default(template):
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    template.resource_count_is("AWS::Events::Rule", 0)
 
 
 def test_cdk_nag_passes_with_every_acknowledgment_explained(synthesized):

@@ -1,0 +1,253 @@
+"""The training pipeline: a Step Functions state machine that tunes, trains on spot
+capacity, evaluates, and promotes to the counting endpoint only a model that beats the one
+in production; with the training bucket, the roles, the two small functions, the record of
+the production model, an alarm for executions that end outside the catches, and an
+optional schedule.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Aws, CfnMapping, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as assets
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from lambdas.pipeline.request import InvalidRequest, RunRequest, parse_request
+
+from . import pipeline_access as access
+from . import pipeline_jobs as jobs
+from .config import REPO, BinCheckConfig
+from .endpoint import CountingEndpoint, pytorch_images
+from .pipeline_code import ENTRY, build_training_code
+from .pipeline_flow import build_flow
+from .pipeline_record import initial_record
+from .pipeline_states import States
+from .storage import secure_bucket_options
+
+# How often each loop asks SageMaker: jobs take hours, an endpoint update minutes.
+POLL_S = {"tuning job": 300, "candidate training job": 300, "endpoint": 60}
+CHECKPOINT_DAYS = 30  # checkpoints matter only while their job may restart
+
+
+class TrainingPipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: BinCheckConfig,
+        endpoint: CountingEndpoint,
+        ops: sns.ITopic,
+        access_logs: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, id)
+        timeout_s = config.pipeline_timeout_h * 3600
+        defaults = check_settings(config, timeout_s)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="training/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-checkpoints",
+                    prefix=access.CHECKPOINTS,
+                    expiration=Duration.days(CHECKPOINT_DAYS),
+                ),
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(7)),
+            ],
+            **secure_bucket_options(config),
+        )
+        code = assets.Asset(self, "TrainingCode", path=str(build_training_code()))
+        images = CfnMapping(
+            self,
+            "PyTorchTrainingImage",
+            mapping=pytorch_images(config, scope="training", instance_type=defaults.instance_type),
+        )
+        self.training_role = access.training_role(
+            self, self.bucket, images.find_in_map(Aws.REGION, "registry")
+        )
+        access.grant_objects(self.training_role, code.bucket, ["s3:GetObject"], code.s3_object_key)
+        # Promoted models are served by the endpoint's own role.
+        self.endpoint_role = endpoint.role
+        access.grant_objects(endpoint.role, self.bucket, ["s3:GetObject"], access.MODELS)
+
+        self.record = ssm.StringParameter(
+            self,
+            "ProductionModel",
+            description="The counting endpoint's model and its test figures (training pipeline)",
+            string_value=json.dumps(
+                initial_record(config.model_artifact_path, endpoint.model_data_url)
+            ),
+        )
+        environment = {
+            "TRAINING_BUCKET": self.bucket.bucket_name,
+            "PIPELINE_DEFAULTS": json.dumps(config.pipeline_defaults),
+            "PIPELINE_TIMEOUT_S": str(timeout_s),
+            "PRODUCTION_RECORD": self.record.parameter_name,
+        }
+        self.validate_function = self._function(config, "Validate", environment)
+        self.compare_function = self._function(config, "Compare", environment)
+        access.grant_list(self.validate_function.role, self.bucket, access.DATA)
+        access.grant_objects(
+            self.validate_function.role, self.bucket, ["s3:GetObject"], f"{access.DATA}*"
+        )
+        access.grant_objects(
+            self.compare_function.role, self.bucket, ["s3:GetObject"], access.OUTPUTS
+        )
+
+        requests = jobs.JobRequests(
+            training_image=images.find_in_map(Aws.REGION, "uri"),
+            training_role_arn=self.training_role.role_arn,
+        )
+        states = States(self, ops=ops, poll_s=POLL_S)
+        definition = build_flow(
+            self,
+            states=states,
+            requests={
+                "tuning": requests.tuning_job(),
+                "training": requests.final_training_job(),
+                "model": jobs.model(endpoint),
+                "endpoint_config": jobs.endpoint_config(config, endpoint),
+                "endpoint_update": jobs.endpoint_update(
+                    config, endpoint, [endpoint.latency_alarm, endpoint.error_alarm]
+                ),
+            },
+            code={
+                "sagemaker_program": ENTRY,
+                "sagemaker_submit_directory": code.s3_object_url,
+                "sagemaker_container_log_level": "20",
+            },
+            validate=self.validate_function,
+            compare=self.compare_function,
+            record=self.record,
+            endpoint_name=endpoint.endpoint_name,
+            endpoint_arn=endpoint.endpoint_arn,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment="Tune, train on spot capacity, evaluate, promote only a better model",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=Duration.seconds(timeout_s),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(
+                    self,
+                    "Logs",
+                    retention=logs.RetentionDays.SIX_MONTHS,
+                    removal_policy=RemovalPolicy.DESTROY,
+                ),
+                level=sfn.LogLevel.ALL,
+            ),
+        )
+        # The roles the jobs and the new model run as, and only to SageMaker.
+        iam.Grant.add_to_principal(
+            grantee=self.state_machine,
+            actions=["iam:PassRole"],
+            resource_arns=[self.training_role.role_arn, endpoint.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        ops.grant_publish(self.state_machine)  # and the topic key's data keys
+        # Whoever calls UpdateEndpoint must be allowed to use the endpoint's volume key; the
+        # grant it creates can only be for an AWS service (SageMaker's instances).
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[endpoint.volume_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:DescribeKey"], resources=[endpoint.volume_key.key_arn]
+            )
+        )
+
+        self.stranded_alarm = cloudwatch.Alarm(
+            self,
+            "StrandedAlarm",
+            alarm_description=(
+                "A training pipeline execution timed out or was aborted: no notice was sent, "
+                "and its SageMaker jobs may still be running (stop them)"
+            ),
+            metric=cloudwatch.MathExpression(
+                expression="timedout + aborted",
+                using_metrics={
+                    "timedout": self.state_machine.metric_timed_out(),
+                    "aborted": self.state_machine.metric_aborted(),
+                },
+                period=Duration.minutes(5),
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.stranded_alarm.add_alarm_action(actions.SnsAction(ops))
+        self.schedule = None
+        if config.pipeline_schedule:
+            self.schedule = events.Rule(
+                self,
+                "Schedule",
+                description="Retrains the counting model with the deployment's defaults",
+                schedule=events.Schedule.expression(config.pipeline_schedule),
+                targets=[
+                    targets.SfnStateMachine(
+                        self.state_machine, input=events.RuleTargetInput.from_object({})
+                    )
+                ],
+            )
+
+    def _function(
+        self, config: BinCheckConfig, name: str, environment: dict[str, str]
+    ) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            name,
+            description=f"Training pipeline: {name.lower()} (lambdas/pipeline/handlers.py)",
+            # No layer to wait for (boto3 is the runtime's): the newest Python there is.
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            # The same asset as the checker's (lambdas/ as it is): relative imports, boto3 only.
+            code=lambda_.Code.from_asset(
+                str(REPO / "lambdas"), exclude=["**/__pycache__", "**/*.pyc"]
+            ),
+            handler=f"pipeline.handlers.{name.lower()}",
+            timeout=Duration.seconds(60),
+            memory_size=256,
+            environment=environment,
+        )
+
+
+def check_settings(config: BinCheckConfig, timeout_s: int) -> RunRequest:
+    """The deployment's run defaults, checked at synthesis with the validate function's own
+    rules: a bad cdk.json fails ``cdk synth``, not the first scheduled run."""
+    defaults = dict(config.pipeline_defaults)
+    if config.pipeline_schedule:
+        if not config.pipeline_schedule.startswith(("rate(", "cron(")):
+            raise ValueError(
+                "pipeline_schedule must be rate(...) or cron(...), "
+                f"got {config.pipeline_schedule!r}"
+            )
+        if "data" not in defaults:
+            raise ValueError("pipeline_schedule needs pipeline_defaults.data: what to train on")
+    if not 0 <= config.deployment_bake_s <= 3600:
+        raise ValueError("deployment_bake_s must be 0..3600 (SageMaker's limit)")
+    defaults.setdefault("data", "s3://placeholder/data/any/")
+    try:
+        return parse_request({}, defaults=defaults, timeout_s=timeout_s)
+    except InvalidRequest as error:
+        raise ValueError(f"pipeline_defaults: {error}") from error

@@ -1,0 +1,201 @@
+"""The SageMaker requests of the training pipeline, as its states' parameters: the tuning
+job, the final training job, the model, the endpoint configuration and the endpoint update.
+
+Values that vary by run are JSON paths into the validated run (``$.run``, built by
+``lambdas/pipeline/plan.py``); what the deployment fixes (images, roles, spot, checkpoints,
+rollback alarms) is written here, where the template tests read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk.aws_stepfunctions import JsonPath
+
+from lambdas.pipeline.request import CHANNELS
+
+from .config import BinCheckConfig
+from .endpoint import VARIANT, CountingEndpoint
+
+CHECKPOINTS = "/opt/ml/checkpoints"  # where train.py writes them; SageMaker syncs it to S3
+# The names train.py's metrics line prints: the tuning objective is one of the val_ ones.
+LINE_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_off_by_one", "val_rmse", "val_mae")
+MAX_DEPLOYMENT_S = 8 * 3600  # SageMaker's ceiling on a blue/green deployment
+
+
+def metric_definitions() -> list[dict[str, str]]:
+    return [{"Name": name, "Regex": rf"{name}=([-+0-9.eE]+)"} for name in LINE_METRICS]
+
+
+@dataclass(frozen=True)
+class JobRequests:
+    training_image: str
+    training_role_arn: str
+
+    def _job(self, checkpoints: str) -> dict[str, Any]:
+        """What every training job is, tuning or final: the project's code on the PyTorch
+        image, the three channels, managed spot capacity with checkpoints in S3."""
+        return {
+            "AlgorithmSpecification": {
+                "TrainingImage": self.training_image,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": metric_definitions(),
+            },
+            "RoleArn": self.training_role_arn,
+            "InputDataConfig": [
+                {
+                    "ChannelName": channel,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": JsonPath.string_at(f"$.run.channels.{channel}"),
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                    "InputMode": "File",
+                }
+                for channel in CHANNELS
+            ],
+            "OutputDataConfig": {"S3OutputPath": JsonPath.string_at("$.run.output_path")},
+            "ResourceConfig": {
+                "InstanceType": JsonPath.string_at("$.run.instance_type"),
+                "InstanceCount": 1,
+                "VolumeSizeInGB": JsonPath.number_at("$.run.volume_gb"),
+            },
+            "StoppingCondition": {
+                "MaxRuntimeInSeconds": JsonPath.number_at("$.run.max_runtime_s"),
+                "MaxWaitTimeInSeconds": JsonPath.number_at("$.run.max_wait_s"),
+            },
+            "EnableManagedSpotTraining": True,
+            "CheckpointConfig": {
+                "S3Uri": JsonPath.string_at(checkpoints),
+                "LocalPath": CHECKPOINTS,
+            },
+        }
+
+    def tuning_job(self) -> dict[str, Any]:
+        ranges = "$.run.ranges"
+        return {
+            "HyperParameterTuningJobName": JsonPath.string_at("$.run.tuning_job"),
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Bayesian",
+                "HyperParameterTuningJobObjective": {
+                    "Type": JsonPath.string_at("$.run.objective.type"),
+                    "MetricName": JsonPath.string_at("$.run.objective.metric"),
+                },
+                "ResourceLimits": {
+                    "MaxNumberOfTrainingJobs": JsonPath.number_at("$.run.max_jobs"),
+                    "MaxParallelTrainingJobs": JsonPath.number_at("$.run.max_parallel_jobs"),
+                },
+                "ParameterRanges": {
+                    "ContinuousParameterRanges": [
+                        _range("lr", f"{ranges}.lr", "Logarithmic"),
+                        _range("weight-decay", f"{ranges}.weight_decay", "Linear"),
+                    ],
+                    "IntegerParameterRanges": [
+                        _range("batch-size", f"{ranges}.batch_size", "Logarithmic")
+                    ],
+                    "CategoricalParameterRanges": [
+                        {"Name": "loss", "Values": JsonPath.list_at(f"{ranges}.losses")}
+                    ],
+                },
+                # SageMaker stops trials whose objective trails the others' at the same epoch.
+                "TrainingJobEarlyStoppingType": "Auto",
+            },
+            "TrainingJobDefinition": {
+                "StaticHyperParameters": JsonPath.json_merge(
+                    JsonPath.object_at("$.code"), JsonPath.object_at("$.run.hyperparameters")
+                ),
+                **self._job("$.run.checkpoints.tuning"),
+            },
+        }
+
+    def final_training_job(self) -> dict[str, Any]:
+        """The best trial's hyperparameters over the run's, on the same data and capacity."""
+        static = JsonPath.json_merge(
+            JsonPath.object_at("$.code"), JsonPath.object_at("$.run.hyperparameters")
+        )
+        return {
+            "TrainingJobName": JsonPath.string_at("$.run.training_job"),
+            "HyperParameters": JsonPath.json_merge(
+                static, JsonPath.object_at("$.best.hyperparameters")
+            ),
+            **self._job("$.run.checkpoints.final"),
+        }
+
+
+def model(endpoint: CountingEndpoint) -> dict[str, Any]:
+    """The candidate as a model of the counting endpoint: same image, role, environment."""
+    return {
+        "ModelName": JsonPath.string_at("$.run.model"),
+        "ExecutionRoleArn": endpoint.role.role_arn,
+        "PrimaryContainer": {
+            "Image": endpoint.image_uri,
+            "ModelDataUrl": JsonPath.string_at("$.decision.candidate.model_data"),
+            "Environment": endpoint.container_environment,
+        },
+    }
+
+
+def endpoint_config(config: BinCheckConfig, endpoint: CountingEndpoint) -> dict[str, Any]:
+    """The CDK app's endpoint configuration, with the candidate for model."""
+    request: dict[str, Any] = {
+        "EndpointConfigName": JsonPath.string_at("$.run.endpoint_config"),
+        "KmsKeyId": endpoint.volume_key.key_arn,
+        "ProductionVariants": [
+            {
+                "VariantName": VARIANT,
+                "ModelName": JsonPath.string_at("$.run.model"),
+                "InstanceType": config.instance_type,
+                "InitialInstanceCount": config.min_instances,
+                "InitialVariantWeight": 1,
+            }
+        ],
+    }
+    if config.data_capture_percent:
+        request["DataCaptureConfig"] = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": config.data_capture_percent,
+            "DestinationS3Uri": endpoint.data_capture_uri,
+            "KmsKeyId": endpoint.volume_key.key_arn,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        }
+    return request
+
+
+def endpoint_update(
+    config: BinCheckConfig, endpoint: CountingEndpoint, alarms: list[cloudwatch.IAlarm]
+) -> dict[str, Any]:
+    """Blue/green, all traffic at once, then ``deployment_bake_s`` watching the endpoint's
+    alarms: if one fires, SageMaker moves the traffic back to the old fleet by itself.
+    The instance counts that auto scaling chose are kept."""
+    bake = config.deployment_bake_s
+    return {
+        "EndpointName": endpoint.endpoint_name,
+        "EndpointConfigName": JsonPath.string_at("$.run.endpoint_config"),
+        "RetainAllVariantProperties": True,
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "ALL_AT_ONCE",
+                    "WaitIntervalInSeconds": bake,
+                },
+                "TerminationWaitInSeconds": bake,
+                "MaximumExecutionTimeoutInSeconds": min(2 * bake + 3600, MAX_DEPLOYMENT_S),
+            },
+            "AutoRollbackConfiguration": {
+                "Alarms": [{"AlarmName": alarm.alarm_name} for alarm in alarms]
+            },
+        },
+    }
+
+
+def _range(name: str, path: str, scaling: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "MinValue": JsonPath.string_at(f"{path}.min"),
+        "MaxValue": JsonPath.string_at(f"{path}.max"),
+        "ScalingType": scaling,
+    }

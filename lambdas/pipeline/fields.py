@@ -1,0 +1,181 @@
+"""Reading a run request's fields one by one: each reader returns the value, ``None`` for
+a missing field (the default applies), or records a problem and the field's name."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+DATA_FOLDER = "data/"  # the training role reads this folder of the bucket, nothing else
+LOSSES = ("ce", "ordinal")
+TUNED = frozenset({"lr", "batch-size", "weight-decay", "loss"})
+# Set by the pipeline itself, or data locations SageMaker's channels give train.py.
+RESERVED = TUNED | {"select", "version", "data", "train", "val", "test"}
+RESERVED |= {"model-dir", "output-dir", "checkpoint-dir"}
+_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)")
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.(\d*x?large|metal)")
+_HYPERPARAMETER = re.compile(r"[a-z][a-z0-9-]{0,62}")
+
+
+class FieldReader:
+    """Reads one field each; a missing field is ``None`` (the default), a bad one a problem."""
+
+    def __init__(self, values: Mapping[str, Any], problems: list[str]) -> None:
+        self.values = values
+        self.problems = problems
+        self.invalid: set[str] = set()
+
+    def _bad(self, name: str, message: str) -> None:
+        self.invalid.add(name)
+        self.problems.append(message)
+
+    def data(self, bucket: str | None) -> str | None:
+        value = self.values.get("data")
+        if value is None:
+            self._bad(
+                "data",
+                "data is required: s3://BUCKET/data/NAME/ holding train/, validation/, test/",
+            )
+            return None
+        match = _S3_URI.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            self._bad(
+                "data", f"data must be an S3 folder URI s3://BUCKET/data/NAME/, got {value!r}"
+            )
+            return None
+        if bucket is not None and match[1] != bucket:
+            self._bad(
+                "data",
+                f"data must be in the pipeline's bucket s3://{bucket}/{DATA_FOLDER}, got {value}",
+            )
+        if not match[2].startswith(DATA_FOLDER) or match[2].rstrip("/") + "/" == DATA_FOLDER:
+            self._bad(
+                "data", f"data must be a folder under {DATA_FOLDER} of the bucket, got {value}"
+            )
+        return str(value).rstrip("/") + "/"
+
+    def instance_type(self) -> str | None:
+        value = self.values.get("instance_type")
+        if value is not None and not (isinstance(value, str) and _INSTANCE_TYPE.fullmatch(value)):
+            self._bad(
+                "instance_type",
+                f"instance_type must be a SageMaker type such as ml.g5.xlarge, got {value!r}",
+            )
+            return None
+        return value
+
+    def integer(self, name: str, low: int, high: int) -> int | None:
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if not _is_int(value) or not low <= value <= high:
+            self._bad(name, f"{name} must be a whole number in {low}..{high}, got {value!r}")
+            return None
+        return int(value)
+
+    def number(self, name: str, low: float, high: float) -> float | None:
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if not _is_number(value) or not low <= value <= high:
+            self._bad(name, f"{name} must be a number in {low:g}..{high:g}, got {value!r}")
+            return None
+        return float(value)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
+        value = self.values.get(name)
+        if value is not None and value not in choices:
+            self._bad(name, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            return None
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.values.get(name)
+        if value is not None and not isinstance(value, bool):
+            self._bad(name, f"{name} must be true or false, got {value!r}")
+            return None
+        return value
+
+    def span(
+        self, name: str, kind: type, *, low: float, high: float, open_low: bool = False
+    ) -> tuple[Any, Any] | None:
+        """A search range ``[min, max]`` with ``low <= min < max <= high``."""
+        value = self.values.get(name)
+        if value is None:
+            return None
+        valid = _is_int if kind is int else _is_number
+        ok = isinstance(value, list | tuple) and len(value) == 2 and all(valid(v) for v in value)
+        if ok:
+            least, most = value
+            above_low = least > low if open_low else least >= low
+            ok = above_low and least < most <= high
+        if not ok:
+            bound = "(" if open_low else "["
+            noun = "whole numbers" if kind is int else "numbers"
+            self._bad(
+                name,
+                f"{name} must be [min, max], {noun} with min < max within "
+                f"{bound}{low:g}, {high:g}], got {value!r}",
+            )
+            return None
+        return kind(value[0]), kind(value[1])
+
+    def losses(self) -> tuple[str, ...] | None:
+        value = self.values.get("losses")
+        if value is None:
+            return None
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or len(set(value)) != len(value)
+            or not set(value) <= set(LOSSES)
+        ):
+            self._bad(
+                "losses", f"losses must be a non-empty list of distinct {LOSSES}, got {value!r}"
+            )
+            return None
+        return tuple(value)
+
+    def hyperparameters(self) -> dict[str, str] | None:
+        """train.py options for every job, ``--name value``: a name's underscores are read as
+        dashes, as train.py spells its options."""
+        value = self.values.get("hyperparameters")
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            self._bad(
+                "hyperparameters",
+                f"hyperparameters must be an object of name: value, got {value!r}",
+            )
+            return None
+        result = {}
+        for raw_name, raw_value in value.items():
+            name = str(raw_name).replace("_", "-")
+            if not _HYPERPARAMETER.fullmatch(name):
+                self._bad(
+                    "hyperparameters", f"hyperparameter {raw_name!r} is not a train.py option name"
+                )
+            elif name in RESERVED:
+                self._bad(
+                    "hyperparameters",
+                    f"hyperparameter {name!r} is set by the pipeline, not by the request",
+                )
+            elif isinstance(raw_value, bool) or not isinstance(raw_value, str | int | float):
+                self._bad(
+                    "hyperparameters",
+                    f"hyperparameter {name!r} must be a string or a number (flags such as "
+                    f"--tta cannot be passed as name=value), got {raw_value!r}",
+                )
+            else:
+                result[name] = str(raw_value)
+        return result
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

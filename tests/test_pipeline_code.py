@@ -1,0 +1,112 @@
+"""The training code the CDK app uploads, run the way SageMaker's training toolkit runs it:
+from the extracted archive, ``python sagemaker_entry.py --name value ...`` with the
+hyperparameters a tuning job passes (its own ``_tuning_objective_metric`` included) and the
+SageMaker environment; then its outputs, packed as SageMaker packs them, read by the
+pipeline's compare function, and its metrics line read by the tuning job's regexes."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+
+from infra.pipeline_code import build_training_code
+from infra.pipeline_jobs import metric_definitions
+from lambdas.pipeline.storage import TrainingStorage
+from training.sagemaker_entry import strip_reserved
+
+from .conftest import SAMPLE_COUNTS, SAMPLES
+
+
+def _data_folder(folder: Path, copies: int) -> Path:
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for copy in range(copies):
+        for image_id, count in SAMPLE_COUNTS.items():
+            shutil.copy(
+                SAMPLES / "images" / f"{image_id}.jpg", folder / "images" / f"{copy}{image_id}.jpg"
+            )
+            rows.append(f"{copy}{image_id},{count}")
+    (folder / "labels.csv").write_text("image_id,count\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_the_archive_holds_the_entry_point_packages_and_requirements_and_is_reproducible(tmp_path):
+    first = build_training_code(tmp_path / "a.tar.gz")
+    second = build_training_code(tmp_path / "b.tar.gz")
+    assert first.read_bytes() == second.read_bytes()  # same code, same asset hash
+    with tarfile.open(first) as tar:
+        names = tar.getnames()
+        requirements = tar.extractfile("requirements.txt").read().decode()
+    assert {"sagemaker_entry.py", "training/train.py", "model/network.py"} <= set(names)
+    assert not [n for n in names if n.startswith("model/default") or "__pycache__" in n]
+    assert "timm" in requirements and "matplotlib" in requirements
+
+
+def test_sagemakers_own_hyperparameter_is_dropped_and_nothing_else():
+    argv = ["--lr", "0.001", "--_tuning_objective_metric", "val_accuracy", "--loss", "ce"]
+    assert strip_reserved(argv) == ["--lr", "0.001", "--loss", "ce"]
+    assert strip_reserved(["--_tuning_objective_metric=val_rmse", "--epochs", "3"]) == [
+        "--epochs",
+        "3",
+    ]
+
+
+def test_a_training_job_run_from_the_archive_reports_test_figures_the_pipeline_reads(tmp_path):
+    code = tmp_path / "opt-ml-code"
+    with tarfile.open(build_training_code(tmp_path / "code.tar.gz")) as tar:
+        tar.extractall(code, filter="data")
+    channels = {
+        "TRAIN": _data_folder(tmp_path / "train", 2),
+        "VALIDATION": _data_folder(tmp_path / "validation", 1),
+        "TEST": _data_folder(tmp_path / "test", 2),
+    }
+    model_dir, output_dir = tmp_path / "model", tmp_path / "output-data"
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        **{f"SM_CHANNEL_{name}": str(path) for name, path in channels.items()},
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_OUTPUT_DATA_DIR": str(output_dir),
+    }
+    hyperparameters = [
+        "--epochs", "1", "--weights", "none", "--height", "32", "--width", "48",
+        "--select", "accuracy", "--version", "counter-test",
+        "--lr", "0.0012", "--batch-size", "4", "--weight-decay", "0.04", "--loss", "ordinal",
+        "--_tuning_objective_metric", "val_accuracy",
+    ]  # fmt: skip
+
+    result = subprocess.run(
+        [sys.executable, "sagemaker_entry.py", *hyperparameters],
+        cwd=code,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("epoch=")]
+    for definition in metric_definitions():
+        assert re.search(definition["Regex"], line), (definition, line)
+    assert (model_dir / "model.pt").is_file() and (model_dir / "code" / "inference.py").is_file()
+    packed = io.BytesIO()  # SageMaker tars SM_OUTPUT_DATA_DIR into output.tar.gz
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        for path in output_dir.iterdir():
+            tar.add(path, arcname=path.name)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="training")
+        s3.put_object(
+            Bucket="training", Key="jobs/r/j/output/output.tar.gz", Body=packed.getvalue()
+        )
+        test = TrainingStorage(s3).test_figures("s3://training/jobs/r/j/output/model.tar.gz")
+    assert {"accuracy", "off_by_one", "rmse", "mae"} <= set(test)
+    assert test["n_all"] == 2 * len(SAMPLE_COUNTS)  # the test channel's photos, not validation's

@@ -1,0 +1,340 @@
+"""The training pipeline's state machine, as synthesized, executed by moto's Step Functions
+engine: every state runs, every SageMaker, SSM, S3 and SNS request goes through botocore
+(validated against the services' API models) to moto, and the two functions run as Lambda
+would run them. SageMaker's side (jobs that take a while and end, UpdateEndpoint) is played
+by ``sagemaker_sim``; Wait states do not wait. What this cannot show is listed in the README
+("Retraining pipeline: what the tests do not cover").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from .pipeline_moto import (
+    MOTO_CONFIG,
+    LambdaRuntime,
+    MotoStack,
+    entered_states,
+    instant_waits,
+    run_execution,
+)
+from .pipeline_synth import BUCKET, REGION, pipeline_stack
+from .sagemaker_sim import SageMakerSim, Scenario, figures
+
+ENDPOINT = "bincheck-counter"
+LIVE_CONFIG = "cdk-endpoint-config"  # what the CDK app deployed
+
+
+@dataclass
+class Pipeline:
+    arn: str
+    stack: MotoStack
+    sim: SageMakerSim
+    lambdas: LambdaRuntime
+    waits: list[int]
+    inbox: str
+    record_name: str
+
+    def run(self, payload: dict[str, Any], name: str = "run-1") -> dict[str, Any]:
+        return run_execution(self.arn, payload, name=name)
+
+    def record(self) -> dict[str, Any]:
+        value = boto3.client("ssm").get_parameter(Name=self.record_name)["Parameter"]["Value"]
+        return json.loads(value)
+
+    def notices(self) -> list[dict[str, Any]]:
+        """What a subscriber of the ops topic received: subject, message, outcome attribute."""
+        messages = (
+            boto3.client("sqs")
+            .receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
+            .get("Messages", [])
+        )
+        bodies = [json.loads(m["Body"]) for m in messages]
+        return [
+            {
+                "subject": b["Subject"],
+                "message": json.loads(b["Message"]),
+                "outcome": b["MessageAttributes"]["outcome"]["Value"],
+            }
+            for b in bodies
+        ]
+
+
+@pytest.fixture
+def pipeline(monkeypatch, model_artifact, no_backoff) -> Iterator[Pipeline]:
+    synthesized = pipeline_stack()
+    with mock_aws(config=MOTO_CONFIG):
+        waits = instant_waits(monkeypatch)
+        lambdas = LambdaRuntime()
+        lambdas.install(monkeypatch)
+        sim = SageMakerSim(Scenario(), model_bytes=model_artifact.read_bytes())
+        sim.install(monkeypatch)
+        bucket = _training_bucket(synthesized.raw)
+        stack = MotoStack(synthesized.raw, region=REGION, names={bucket: BUCKET})
+        [machine] = stack.find("AWS::StepFunctions::StateMachine")
+        arn = stack.deploy(machine)["Arn"]
+        _deploy_live_endpoint()
+        s3 = boto3.client("s3")
+        for channel in ("train", "validation", "test"):
+            s3.put_object(
+                Bucket=BUCKET, Key=f"data/abid/{channel}/labels.csv", Body=b"image_id,count\n"
+            )
+        [record] = [k for k in stack.deployed if k in stack.find("AWS::SSM::Parameter")]
+        yield Pipeline(
+            arn=arn,
+            stack=stack,
+            sim=sim,
+            lambdas=lambdas,
+            waits=waits,
+            inbox=_ops_inbox(stack),
+            record_name=stack.deployed[record]["Ref"],
+        )
+
+
+def _training_bucket(template: dict) -> str:
+    """The bucket the functions' TRAINING_BUCKET names."""
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            if "TRAINING_BUCKET" in variables:
+                return variables["TRAINING_BUCKET"]["Ref"]
+    raise AssertionError("no function names a training bucket")
+
+
+def _deploy_live_endpoint() -> None:
+    sagemaker = boto3.client("sagemaker")
+    role = boto3.client("iam").create_role(RoleName="live", AssumeRolePolicyDocument="{}")
+    sagemaker.create_model(
+        ModelName="cdk-model",
+        ExecutionRoleArn=role["Role"]["Arn"],
+        PrimaryContainer={
+            "Image": "pytorch-inference",
+            "ModelDataUrl": "s3://assets/default.tar.gz",
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=LIVE_CONFIG,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "cdk-model",
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=LIVE_CONFIG)
+
+
+def _ops_inbox(stack: MotoStack) -> str:
+    [topic] = [v["Ref"] for k, v in stack.deployed.items() if k in stack.find("AWS::SNS::Topic")]
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="ops-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    boto3.client("sns").subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
+    )
+    return url
+
+
+def _sent(execution: dict, action: str) -> list[dict]:
+    """The parameters of each request the execution made to ``action``."""
+    return [
+        json.loads(e["taskScheduledEventDetails"]["parameters"])
+        for e in execution["events"]
+        if e.get("taskScheduledEventDetails", {}).get("resource") == action
+    ]
+
+
+def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline):
+    production_before = pipeline.record()
+
+    # An empty input, as the schedule sends: the deployment's defaults apply.
+    execution = pipeline.run({})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    run = pipeline.lambdas.invocations[0][1]
+    assert run == {"input": {}, "execution": "run-1", "started_at": run["started_at"]}
+    sagemaker = boto3.client("sagemaker")
+    [tuning_name] = [
+        t["HyperParameterTuningJobName"] for t in _sent(execution, "createHyperParameterTuningJob")
+    ]
+    tuning = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_name)
+    config = tuning["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Bayesian"
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type": "Maximize",
+        "MetricName": "val_accuracy",
+    }
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2}
+    assert config["TrainingJobEarlyStoppingType"] == "Auto"
+    trials = tuning["TrainingJobDefinition"]
+    assert trials["EnableManagedSpotTraining"] is True
+    run_id = tuning_name.removeprefix("bincheck-")
+    assert trials["CheckpointConfig"] == {
+        "S3Uri": f"s3://{BUCKET}/checkpoints/{run_id}/tuning/",
+        "LocalPath": "/opt/ml/checkpoints",
+    }
+    assert trials["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": 14400,
+        "MaxWaitTimeInSeconds": 28800,
+    }
+    static = trials["StaticHyperParameters"]
+    assert static["sagemaker_program"] == "sagemaker_entry.py"
+    assert static["sagemaker_submit_directory"].startswith("s3://cdk-hnb659fds-assets-")
+    assert {static["epochs"], static["workers"], static["select"]} == {"12", "4", "accuracy"}
+    assert [c["ChannelName"] for c in trials["InputDataConfig"]] == ["train", "validation", "test"]
+
+    final = sagemaker.describe_training_job(TrainingJobName=f"{tuning_name}-final")
+    assert final["EnableManagedSpotTraining"] is True
+    assert final["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/checkpoints/{run_id}/final/"
+    assert final["StoppingCondition"]["MaxWaitTimeInSeconds"] == 28800
+    assert final["HyperParameters"] == {**static, **pipeline.sim.scenario.tuned}
+
+    model = sagemaker.describe_model(ModelName=tuning_name)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == final["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == tuning_name
+    [update] = pipeline.sim.updates
+    assert update["RetainAllVariantProperties"] is True
+    alarms = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(_endpoint_alarms(pipeline))
+
+    record = pipeline.record()
+    assert record["version"] == f"counter-{run_id}"
+    assert record["figures"] == pipeline.sim.scenario.final_figures
+    assert record["model_data"] == model["PrimaryContainer"]["ModelDataUrl"]
+    [notice] = pipeline.notices()
+    assert notice["outcome"] == "PROMOTED"
+    assert notice["subject"] == f"bincheck: model counter-{run_id} promoted to {ENDPOINT}"
+    assert notice["message"]["production"] == production_before
+    assert notice["message"]["summary"].startswith(
+        "test accuracy (higher is better): candidate 0.4100, production 0.3559; better by 0.0541"
+    )
+    assert json.loads(execution["output"])["promote"] is True
+    assert sorted(set(pipeline.waits)) == [60, 300]  # endpoint, jobs
+
+
+def _endpoint_alarms(pipeline: Pipeline) -> list[str]:
+    template = pipeline.stack.template["Resources"]
+    return [
+        logical
+        for logical, resource in template.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("Namespace") == "AWS/SageMaker"
+    ]
+
+
+def test_a_model_not_better_by_the_margin_is_not_promoted(pipeline):
+    pipeline.sim.scenario.final_figures = figures(0.362, 0.82, 1.18, 0.86)
+    production = pipeline.record()
+
+    execution = pipeline.run({"data": f"s3://{BUCKET}/data/abid/", "promotion_margin": 0.01})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    states = entered_states(execution)
+    assert "Notify not promoted" in states and "Create model" not in states
+    [notice] = pipeline.notices()
+    assert notice["outcome"] == "NOT_PROMOTED"
+    assert notice["message"]["candidate"]["figures"]["accuracy"] == 0.362
+    assert notice["message"]["production"]["figures"] == production["figures"]
+    assert (
+        "better by 0.0061, margin 0.0100: keep the production model" in notice["message"]["summary"]
+    )
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == LIVE_CONFIG
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["cdk-model"]
+    assert pipeline.record() == production
+
+
+def test_failed_jobs_end_the_run_with_a_failure_notice_and_change_nothing(pipeline):
+    production = pipeline.record()
+    reason = "CapacityError: Unable to provision requested ML compute capacity."
+    pipeline.sim.scenario.training_failure = reason
+
+    training = pipeline.run({}, name="training-fails")
+
+    assert training["status"] == "FAILED"
+    assert training["error"] == "TrainingJobFailed"
+    assert training["cause"].endswith(f"-final ended Failed: {reason}")
+    pipeline.sim.scenario.tuning_failure = "AlgorithmError: see the training jobs' logs"
+
+    tuning = pipeline.run({}, name="tuning-fails")
+
+    assert tuning["status"] == "FAILED"
+    assert tuning["error"] == "TuningJobFailed"
+    assert "Start final training job" not in entered_states(tuning)
+    notices = pipeline.notices()
+    assert sorted(n["outcome"] for n in notices) == ["FAILED", "FAILED"]
+    assert {n["subject"] for n in notices} == {"bincheck training pipeline failed"}
+    errors = {n["message"]["error"]["Error"]: n["message"]["error"]["Cause"] for n in notices}
+    assert errors["TrainingJobFailed"].endswith(reason)
+    assert errors["TuningJobFailed"].endswith(
+        "ended Failed: AlgorithmError: see the training jobs' logs"
+    )
+    assert all(n["message"]["execution"].startswith("arn:aws:states:") for n in notices)
+    assert pipeline.record() == production
+    endpoint = boto3.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointConfigName"] == LIVE_CONFIG
+
+
+def test_a_bad_request_fails_before_sagemaker_is_asked_anything(pipeline):
+    execution = pipeline.run(
+        {"data": f"s3://{BUCKET}/data/abid/", "max_jobs": 0, "lr": [0.1, 0.01]}
+    )
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "InvalidRequest"
+    message = json.loads(execution["cause"])["errorMessage"]
+    assert "max_jobs must be a whole number in 1..500, got 0" in message
+    assert "lr must be [min, max]" in message
+
+    missing = pipeline.run({"data": f"s3://{BUCKET}/data/nothing-here/"}, name="run-2")
+
+    assert missing["error"] == "InvalidRequest"
+    assert f"no data folder at s3://{BUCKET}/data/nothing-here/train/" in missing["cause"]
+    assert [n["outcome"] for n in pipeline.notices()] == ["FAILED", "FAILED"]
+    assert (
+        boto3.client("sagemaker").list_hyper_parameter_tuning_jobs()[
+            "HyperParameterTuningJobSummaries"
+        ]
+        == []
+    )
+
+
+def test_an_update_rolled_back_by_the_alarms_is_a_failure_and_not_recorded(pipeline):
+    production = pipeline.record()
+    pipeline.sim.scenario.rollback = ""  # an alarm fired while the new model baked
+
+    execution = pipeline.run({})
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "EndpointUpdateFailed"
+    assert execution["cause"] == (
+        f"endpoint {ENDPOINT} rolled back to {LIVE_CONFIG}: "
+        "an alarm fired while the new model baked"
+    )
+    assert "Record production model" not in entered_states(execution)
+    assert pipeline.record() == production
+    [notice] = pipeline.notices()
+    assert notice["outcome"] == "FAILED"
+
+
+def test_reusing_the_best_trial_promotes_its_model_without_a_final_job(pipeline):
+    execution = pipeline.run({"reuse_best_tuning_job": True})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert "Start final training job" not in entered_states(execution)
+    jobs = boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    [trial] = [j["TrainingJobName"] for j in jobs]
+    assert trial.endswith("-002-7f3a9c1e")
+    record = pipeline.record()
+    assert record["job"] == trial
+    assert record["figures"] == pipeline.sim.scenario.trial_figures

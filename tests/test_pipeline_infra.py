@@ -1,0 +1,431 @@
+"""The training pipeline as synthesized: the state machine's definition (tuning, spot
+training with checkpoints, catches, rollback alarms), IAM, bucket, record, schedule."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.config import BinCheckConfig
+from infra.pipeline import check_settings
+from lambdas.pipeline.request import FIGURES
+
+from .pipeline_synth import REGION, SETTINGS, pipeline_stack
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS_LINE = (
+    "epoch=3 train_loss=2.4012 val_loss=2.3986 val_accuracy=0.3590 val_off_by_one=0.7949 "
+    "val_rmse=1.2987 val_mae=0.9615"
+)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return pipeline_stack()
+
+
+@pytest.fixture(scope="module")
+def resources(stack) -> dict[str, Any]:
+    return stack.raw["Resources"]
+
+
+def _tokens(value: Any) -> str:
+    """A CloudFormation reference inside the definition, as readable text."""
+    if "Ref" in value:
+        return f"Ref({value['Ref']})"
+    if "Fn::GetAtt" in value:
+        return f"GetAtt({'.'.join(value['Fn::GetAtt'])})"
+    if "Fn::FindInMap" in value:
+        mapping, _, key = value["Fn::FindInMap"]
+        return f"FindInMap({mapping}.{key})"
+    if "Fn::Sub" in value:
+        return value["Fn::Sub"]
+    raise AssertionError(value)
+
+
+@pytest.fixture(scope="module")
+def definition(resources) -> dict[str, Any]:
+    [machine] = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else _tokens(p) for p in parts))
+
+
+def _ids(resources: dict, kind: str, **properties: Any) -> list[str]:
+    return [
+        logical
+        for logical, r in resources.items()
+        if r["Type"] == kind and all(r["Properties"].get(k) == v for k, v in properties.items())
+    ]
+
+
+def test_tuning_is_bayesian_over_the_four_options_with_early_stopping_on_spot(definition, stack):
+    state = definition["States"]["Start tuning job"]
+    assert state["Resource"].endswith(":states:::aws-sdk:sagemaker:createHyperParameterTuningJob")
+    request = state["Parameters"]
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Bayesian"
+    assert config["TrainingJobEarlyStoppingType"] == "Auto"
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type.$": "$.run.objective.type",
+        "MetricName.$": "$.run.objective.metric",
+    }
+    ranges = config["ParameterRanges"]
+    assert {(r["Name"], r["ScalingType"]) for r in ranges["ContinuousParameterRanges"]} == {
+        ("lr", "Logarithmic"),
+        ("weight-decay", "Linear"),
+    }
+    assert [r["Name"] for r in ranges["IntegerParameterRanges"]] == ["batch-size"]
+    assert ranges["CategoricalParameterRanges"] == [
+        {"Name": "loss", "Values.$": "$.run.ranges.losses"}
+    ]
+    trials = request["TrainingJobDefinition"]
+    _assert_spot_job(trials, "$.run.checkpoints.tuning", stack)
+    assert (
+        trials["StaticHyperParameters.$"]
+        == "States.JsonMerge($.code, $.run.hyperparameters, false)"
+    )
+    # The tuning job's regexes read train.py's line; its objective is one of them.
+    definitions = trials["AlgorithmSpecification"]["MetricDefinitions"]
+    read = {d["Name"]: float(re.search(d["Regex"], METRICS_LINE)[1]) for d in definitions}
+    assert read["val_accuracy"] == 0.359 and read["val_rmse"] == 1.2987
+    assert {f"val_{figure}" for figure in FIGURES} <= set(read)
+
+
+def test_the_final_model_trains_on_spot_with_checkpoints_and_the_best_hyperparameters(
+    definition, stack
+):
+    state = definition["States"]["Start final training job"]
+    assert state["Resource"].endswith(":states:::aws-sdk:sagemaker:createTrainingJob")
+    request = state["Parameters"]
+    _assert_spot_job(request, "$.run.checkpoints.final", stack)
+    assert request["HyperParameters.$"] == (
+        "States.JsonMerge(States.JsonMerge($.code, $.run.hyperparameters, false), "
+        "$.best.hyperparameters, false)"
+    )
+    reuse = definition["States"]["Reuse the best trial?"]
+    assert reuse["Choices"][0] == {
+        "Variable": "$.run.reuse_best_tuning_job",
+        "BooleanEquals": True,
+        "Next": "Candidate: the best trial",
+    }
+
+
+def _assert_spot_job(request: dict, checkpoints: str, stack) -> None:
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["CheckpointConfig"] == {
+        "S3Uri.$": checkpoints,
+        "LocalPath": "/opt/ml/checkpoints",
+    }
+    assert request["StoppingCondition"] == {
+        "MaxRuntimeInSeconds.$": "$.run.max_runtime_s",
+        "MaxWaitTimeInSeconds.$": "$.run.max_wait_s",
+    }
+    assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train", "validation", "test"]
+    image = request["AlgorithmSpecification"]["TrainingImage"]
+    mapping = image.removeprefix("FindInMap(").split(".")[0]
+    uri = stack.raw["Mappings"][mapping][REGION]["uri"]
+    assert uri == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-gpu-py312"
+
+
+def test_jobs_run_the_projects_training_code_uploaded_by_the_cdk_app(definition, stack):
+    code = definition["States"]["Training code"]["Result"]
+    assert code["sagemaker_program"] == "sagemaker_entry.py"
+    digest = re.fullmatch(
+        r"s3://cdk-\w+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}/(\w+)\.gz",
+        code["sagemaker_submit_directory"],
+    )[1]
+    assets = json.loads((stack.directory / "BinCheck.assets.json").read_text())["files"]
+    staged = stack.directory / assets[digest]["source"]["path"]
+    with tarfile.open(staged) as archive:
+        assert {"sagemaker_entry.py", "training/train.py", "requirements.txt"} <= set(
+            archive.getnames()
+        )
+
+
+def test_every_task_catches_every_error_into_the_failure_notice(definition):
+    states = definition["States"]
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert len(tasks) >= 14
+    for name, task in tasks.items():
+        target = "Failed" if name == "Notify failure" else "Notify failure"
+        assert {"ErrorEquals": ["States.ALL"], "Next": target} == {
+            k: v for k, v in task["Catch"][0].items() if k != "ResultPath"
+        }, name
+    assert states["Notify failure"]["Next"] == "Failed"
+    assert states["Failed"] == {
+        "Type": "Fail",
+        "ErrorPath": "$.error.Error",
+        "CausePath": "$.error.Cause",
+    }
+    # Each polling loop sends failed jobs to the notice, SageMaker's reason only where present.
+    for what in ("tuning job", "candidate training job", "endpoint"):
+        choice = states[f"Is the {what} done?"]
+        assert choice["Default"] == f"Wait for the {what}"
+        with_reason = states[f"The {what} failed"]
+        assert with_reason["Next"] == "Notify failure"
+        assert "$.poll.FailureReason" in with_reason["Parameters"]["Cause.$"]
+        [guard] = [c for c in choice["Choices"] if c["Next"] == f"The {what} failed"]
+        assert {"Variable": "$.poll.FailureReason", "IsPresent": True} in guard["And"]
+
+
+def test_promotion_updates_the_endpoint_with_rollback_on_its_alarms(definition, resources):
+    states = definition["States"]
+    update = states["Update endpoint"]["Parameters"]
+    assert update["EndpointName"] == "bincheck-counter"
+    assert update["RetainAllVariantProperties"] is True  # auto scaling's instance counts
+    rollback = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    alarms = [
+        f"Ref({logical})"
+        for metric in ("ModelLatency", "Invocation5XXErrors")
+        for logical in _ids(resources, "AWS::CloudWatch::Alarm", MetricName=metric)
+    ]
+    assert [a["AlarmName"] for a in rollback] == alarms
+    assert update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
+        "Type": "ALL_AT_ONCE",
+        "WaitIntervalInSeconds": 600,
+    }
+    model = states["Create model"]["Parameters"]
+    [endpoint_role] = [
+        logical
+        for logical in _ids(resources, "AWS::IAM::Role")
+        if resources[logical]["Properties"].get("Description", "").startswith("Counting endpoint")
+    ]
+    assert model["ExecutionRoleArn"] == f"GetAtt({endpoint_role}.Arn)"
+    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.decision.candidate.model_data"
+    # In service on the new configuration only: back on the old one means rolled back.
+    done = states["Is the endpoint done?"]["Choices"][0]
+    assert {
+        "Variable": "$.poll.EndpointConfigName",
+        "StringEqualsPath": "$.run.endpoint_config",
+    } in done["And"]
+    assert states["Better than production?"]["Choices"][0]["Next"] == "Create model"
+    assert {s["Seconds"] for s in states.values() if s["Type"] == "Wait"} == {300, 60}
+
+
+def _statements(resources: dict, role_logical: str) -> list[dict]:
+    return [
+        s
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_logical} in r["Properties"]["Roles"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else action
+
+
+def _role_of(resources: dict, kind: str, **properties: Any) -> str:
+    [logical] = _ids(resources, kind, **properties)
+    role = (
+        resources[logical]["Properties"].get("Role") or resources[logical]["Properties"]["RoleArn"]
+    )
+    return role["Fn::GetAtt"][0]
+
+
+def test_the_state_machine_may_pass_roles_to_sagemaker_only_and_touch_its_own_jobs(resources):
+    role = _role_of(resources, "AWS::StepFunctions::StateMachine")
+    statements = _statements(resources, role)
+    [passing] = [s for s in statements if "iam:PassRole" in _actions(s)]
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    training_role = _ids(
+        resources,
+        "AWS::IAM::Role",
+        Description="Training pipeline jobs: read data/, write checkpoints/ and jobs/",
+    )
+    assert {r["Fn::GetAtt"][0] for r in passing["Resource"]} == {
+        training_role[0],
+        _endpoint_role(resources),
+    }
+    sagemaker = [s for s in statements if _actions(s)[0].startswith("sagemaker:")]
+    assert {a for s in sagemaker for a in _actions(s)} == {
+        "sagemaker:CreateHyperParameterTuningJob",
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig",
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:DescribeEndpoint",
+    }
+    for statement in sagemaker:
+        resources_text = json.dumps(statement["Resource"])
+        names = re.findall(
+            r":(?:hyper-parameter-tuning-job|training-job|model|endpoint-config|endpoint)/([^\"]+)",
+            resources_text,
+        )
+        assert names and set(names) <= {"bincheck-*", "bincheck-counter"}, statement
+    ssm = [a for s in statements for a in _actions(s) if a.startswith("ssm:")]
+    assert sorted(ssm) == ["ssm:GetParameter", "ssm:PutParameter"]
+    [grant] = [s for s in statements if "kms:CreateGrant" in _actions(s)]
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+def _endpoint_role(resources: dict) -> str:
+    [logical] = [
+        logical
+        for logical in _ids(resources, "AWS::IAM::Role")
+        if resources[logical]["Properties"].get("Description", "").startswith("Counting endpoint")
+    ]
+    return logical
+
+
+def _object_keys(statement: dict) -> list[str]:
+    """The key patterns of a statement's object ARNs (``<bucket arn>/KEYS``)."""
+    text = json.dumps(statement["Resource"])
+    return re.findall(r'"(/[^"]*)"', text)
+
+
+def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resources):
+    training = _ids(
+        resources,
+        "AWS::IAM::Role",
+        Description="Training pipeline jobs: read data/, write checkpoints/ and jobs/",
+    )[0]
+    s3 = [s for s in _statements(resources, training) if _actions(s)[0].startswith("s3:")]
+    reads = [k for s in s3 if _actions(s) == ["s3:GetObject"] for k in _object_keys(s)]
+    writes = [k for s in s3 if _actions(s) == ["s3:PutObject"] for k in _object_keys(s)]
+    assert set(writes) == {"/checkpoints/*", "/jobs/*"}
+    assert {"/data/*", "/checkpoints/*"} <= set(reads)  # and the training code's own object
+    [listing] = [s for s in s3 if _actions(s) == ["s3:ListBucket"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["data/*", "checkpoints/*"]}}
+
+    validate = _role_of(resources, "AWS::Lambda::Function", Handler="pipeline.handlers.validate")
+    compare = _role_of(resources, "AWS::Lambda::Function", Handler="pipeline.handlers.compare")
+    assert [(_actions(s), _object_keys(s)) for s in _statements(resources, compare)] == [
+        (["s3:GetObject"], ["/jobs/*/output/output.tar.gz"])
+    ]
+    validate_statements = _statements(resources, validate)
+    assert [_actions(s) for s in validate_statements] == [["s3:ListBucket"], ["s3:GetObject"]]
+    assert _object_keys(validate_statements[1]) == ["/data/*"]
+    endpoint_reads = [
+        k for s in _statements(resources, _endpoint_role(resources)) for k in _object_keys(s)
+    ]
+    assert "/jobs/*/output/model.tar.gz" in endpoint_reads  # promoted models
+    every_action = [
+        a
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        for a in _actions(s)
+    ]
+    assert not [a for a in every_action if a == "*" or a.endswith(":*")]
+
+
+def test_the_functions_get_the_deployments_defaults_and_time_limit(stack):
+    for handler in ("pipeline.handlers.validate", "pipeline.handlers.compare"):
+        stack.template.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "Handler": handler,
+                "Runtime": "python3.14",
+                "Environment": {
+                    "Variables": {
+                        "TRAINING_BUCKET": Match.any_value(),
+                        "PIPELINE_DEFAULTS": json.dumps(SETTINGS["pipeline_defaults"]),
+                        "PIPELINE_TIMEOUT_S": str(72 * 3600),
+                        "PRODUCTION_RECORD": Match.any_value(),
+                    }
+                },
+            },
+        )
+
+
+def test_the_state_machine_logs_every_execution_traces_and_has_a_time_limit(stack, definition):
+    stack.template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "LoggingConfiguration": Match.object_like({"Level": "ALL"}),
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+    assert definition["TimeoutSeconds"] == 72 * 3600
+    # An execution that times out or is aborted never reaches its catches: an alarm says so.
+    stack.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmDescription": Match.string_like_regexp("timed out or was aborted"),
+            "AlarmActions": [{"Ref": Match.string_like_regexp("TopicsOps")}],
+        },
+    )
+
+
+def test_the_training_bucket_is_private_encrypted_logged_and_forgets_old_checkpoints(stack):
+    stack.template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": Match.any_value(),
+            "PublicAccessBlockConfiguration": Match.object_like({"BlockPublicAcls": True}),
+            "LoggingConfiguration": Match.object_like({"LogFilePrefix": "training/"}),
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [Match.object_like({"Prefix": "checkpoints/", "ExpirationInDays": 30})]
+                )
+            },
+        },
+    )
+
+
+def test_the_production_record_starts_as_the_shipped_models_card(resources):
+    [record] = _ids(resources, "AWS::SSM::Parameter")
+    parts = resources[record]["Properties"]["Value"]["Fn::Join"][1]
+    value = json.loads("".join(p if isinstance(p, str) else _tokens(p) for p in parts))
+    with tarfile.open(REPO / "model" / "default" / "model.tar.gz") as artifact:
+        card = json.load(artifact.extractfile("model_card.json"))
+    assert value["version"] == card["version"] == "counter-lite0-ordinal-median"
+    assert value["figures"] == card["metrics"]["test"]
+    assert value["model_data"].startswith("s3://cdk-")  # the artifact the endpoint serves
+    assert value["model_data"].endswith(".gz")
+
+
+def test_the_schedule_starts_the_pipeline_with_the_deployments_defaults(stack):
+    # Off by default: tests/test_infra.py asserts that the default template has no rule.
+    stack.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(7 days)",
+            "Targets": [Match.object_like({"Input": "{}", "Arn": {"Ref": Match.any_value()}})],
+        },
+    )
+
+
+def test_the_stack_names_the_pipeline_its_bucket_and_the_record(stack):
+    outputs = stack.raw["Outputs"]
+    assert {"TrainingPipeline", "TrainingBucket", "ProductionModelRecord"} <= set(outputs)
+
+
+def test_cdk_nag_passes_with_the_pipeline_configured(stack):
+    report = json.loads((stack.directory / "validation-report.json").read_text())
+    [pack] = report["pluginReports"]
+    assert pack["conclusion"] == "success" and pack["violations"] == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"pipeline_schedule": "weekly", "pipeline_defaults": {"data": "s3://b/data/x/"}},
+            "must be rate",
+        ),
+        ({"pipeline_schedule": "rate(7 days)"}, "pipeline_schedule needs pipeline_defaults.data"),
+        ({"pipeline_defaults": {"max_jobs": 0}}, "pipeline_defaults: invalid training run request"),
+        (
+            {"pipeline_defaults": {"max_jobs": 200}, "pipeline_timeout_h": 24},
+            "more than the pipeline's limit",
+        ),
+        ({"deployment_bake_s": 7200}, "deployment_bake_s must be 0..3600"),
+    ],
+)
+def test_bad_pipeline_settings_fail_synthesis_with_a_clear_message(settings, message):
+    config = BinCheckConfig(**settings)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_settings(config, config.pipeline_timeout_h * 3600)
