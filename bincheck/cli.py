@@ -32,6 +32,10 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:2] == ["train", "start"]:
+            from .pipeline import main as start_pipeline
+
+            return start_pipeline(argv[2:])
         if argv[:1] == ["train"]:
             # argparse cannot hand "--options" after a subcommand on to another parser.
             return _train(argv[1:])
@@ -116,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     # Listed for --help; main() hands "train ..." straight to the training script's parser.
-    commands.add_parser("train", help="train the counting model (bincheck train --help)")
+    commands.add_parser(
+        "train",
+        help="train the counting model here (bincheck train --help), or start the training "
+        "pipeline on AWS (bincheck train start --help)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="figures and alert rates of a model on photos")
     evaluate.add_argument("--data", type=Path, required=True, help="a data folder")
