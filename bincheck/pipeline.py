@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Fields not given take the deployment's defaults (pipeline_defaults).",
     )
     parser.add_argument(
-        "--data", help="s3://TRAINING_BUCKET/data/NAME/ holding train/, validation/, test/"
+        "--data", help="s3://TRAINING_BUCKET/data/NAME/: a data folder (labels.csv, images/)"
     )
     parser.add_argument(
         "--state-machine",

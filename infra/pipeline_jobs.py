@@ -14,8 +14,6 @@ from typing import Any
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.aws_stepfunctions import JsonPath
 
-from lambdas.pipeline.request import CHANNELS
-
 from .config import BinCheckConfig
 from .endpoint import VARIANT, CountingEndpoint
 
@@ -36,7 +34,8 @@ class JobRequests:
 
     def _job(self, checkpoints: str) -> dict[str, Any]:
         """What every training job is, tuning or final: the project's code on the PyTorch
-        image, the three channels, managed spot capacity with checkpoints in S3."""
+        image, the data folder as the ``data`` channel (train.py's ``SM_CHANNEL_DATA``: it
+        splits it, test photos held out), managed spot capacity with checkpoints in S3."""
         return {
             "AlgorithmSpecification": {
                 "TrainingImage": self.training_image,
@@ -46,17 +45,16 @@ class JobRequests:
             "RoleArn": self.training_role_arn,
             "InputDataConfig": [
                 {
-                    "ChannelName": channel,
+                    "ChannelName": "data",
                     "DataSource": {
                         "S3DataSource": {
                             "S3DataType": "S3Prefix",
-                            "S3Uri": JsonPath.string_at(f"$.run.channels.{channel}"),
+                            "S3Uri": JsonPath.string_at("$.run.data"),
                             "S3DataDistributionType": "FullyReplicated",
                         }
                     },
                     "InputMode": "File",
                 }
-                for channel in CHANNELS
             ],
             "OutputDataConfig": {"S3OutputPath": JsonPath.string_at("$.run.output_path")},
             "ResourceConfig": {

@@ -19,8 +19,7 @@ def pipeline(monkeypatch):
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        for channel in ("train", "validation", "test"):
-            s3.put_object(Bucket=BUCKET, Key=f"data/abid/{channel}/labels.csv", Body=b"x")
+        s3.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
         sfn = boto3.client("stepfunctions")
         arn = sfn.create_state_machine(
             name="training",
@@ -102,7 +101,7 @@ def test_a_bad_request_or_missing_data_starts_nothing(pipeline, capsys):
 
     assert main(["train", "start", "--data", f"s3://{BUCKET}/data/other/"]) == 2
     err = capsys.readouterr().err
-    assert f"no data folder (labels.csv) at s3://{BUCKET}/data/other/train/" in err
+    assert f"no data folder (labels.csv) at s3://{BUCKET}/data/other/" in err
 
     assert main(["train", "start", "--set", "epochs"]) == 2
     assert "--set takes NAME=VALUE, got 'epochs'" in capsys.readouterr().err

@@ -26,16 +26,18 @@ from training.sagemaker_entry import strip_reserved
 from .conftest import SAMPLE_COUNTS, SAMPLES
 
 
-def _data_folder(folder: Path, copies: int) -> Path:
+def _data_folder(folder: Path) -> Path:
+    """Each sample photo twice for training, once for validation, twice for the test: the
+    split named in labels.csv as ``bincheck data abid`` writes it."""
     (folder / "images").mkdir(parents=True)
     rows = []
-    for copy in range(copies):
+    for copy, role in enumerate(("train", "train", "val", "test", "test")):
         for image_id, count in SAMPLE_COUNTS.items():
             shutil.copy(
                 SAMPLES / "images" / f"{image_id}.jpg", folder / "images" / f"{copy}{image_id}.jpg"
             )
-            rows.append(f"{copy}{image_id},{count}")
-    (folder / "labels.csv").write_text("image_id,count\n" + "\n".join(rows) + "\n")
+            rows.append(f"{copy}{image_id},{count},{role}")
+    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
     return folder
 
 
@@ -64,15 +66,10 @@ def test_a_training_job_run_from_the_archive_reports_test_figures_the_pipeline_r
     code = tmp_path / "opt-ml-code"
     with tarfile.open(build_training_code(tmp_path / "code.tar.gz")) as tar:
         tar.extractall(code, filter="data")
-    channels = {
-        "TRAIN": _data_folder(tmp_path / "train", 2),
-        "VALIDATION": _data_folder(tmp_path / "validation", 1),
-        "TEST": _data_folder(tmp_path / "test", 2),
-    }
     model_dir, output_dir = tmp_path / "model", tmp_path / "output-data"
     environment = {
         **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-        **{f"SM_CHANNEL_{name}": str(path) for name, path in channels.items()},
+        "SM_CHANNEL_DATA": str(_data_folder(tmp_path / "data")),
         "SM_MODEL_DIR": str(model_dir),
         "SM_OUTPUT_DATA_DIR": str(output_dir),
     }
@@ -109,4 +106,4 @@ def test_a_training_job_run_from_the_archive_reports_test_figures_the_pipeline_r
         )
         test = TrainingStorage(s3).test_figures("s3://training/jobs/r/j/output/model.tar.gz")
     assert {"accuracy", "off_by_one", "rmse", "mae"} <= set(test)
-    assert test["n_all"] == 2 * len(SAMPLE_COUNTS)  # the test channel's photos, not validation's
+    assert test["n_all"] == 2 * len(SAMPLE_COUNTS)  # the test split's photos, not validation's

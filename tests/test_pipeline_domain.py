@@ -27,11 +27,7 @@ def test_a_request_with_only_data_takes_the_defaults_and_the_deployments_over_th
     assert request.instance_type == "ml.g5.xlarge"
     assert request.hyperparameters == {"epochs": "20"}
     assert request.lr == RunRequest(data="").lr
-    assert request.label_uris == [
-        f"{DATA}/train/labels.csv",
-        f"{DATA}/validation/labels.csv",
-        f"{DATA}/test/labels.csv",
-    ]
+    assert request.label_uris == [f"{DATA}/labels.csv"]
 
 
 def test_every_problem_is_reported_at_once():
@@ -48,7 +44,7 @@ def test_every_problem_is_reported_at_once():
                 "objective": "f1",
                 "promotion_margin": -0.1,
                 "reuse_best_tuning_job": "yes",
-                "hyperparameters": {"lr": 0.1, "tta": True, "Bad Name": 1},
+                "hyperparameters": {"lr": 0.1, "split_seed": 3, "tta": True, "Bad Name": 1},
                 "epochs": 10,
             },
             bucket="training-bucket",
@@ -66,6 +62,7 @@ def test_every_problem_is_reported_at_once():
         "batch_size must be [min, max], whole numbers",
         "losses must be a non-empty list of distinct ('ce', 'ordinal'), got ['ce', 'hinge']",
         "hyperparameter 'lr' is set by the pipeline, not by the request",
+        "hyperparameter 'split-seed' is set by the pipeline, not by the request",
         "hyperparameter 'tta' must be a string or a number (flags such as --tta cannot",
         "hyperparameter 'Bad Name' is not a train.py option name",
         "promotion_margin must be a number in 0..10, got -0.1",
@@ -122,7 +119,7 @@ def test_plan_names_fit_sagemakers_limits_and_ranges_are_plain_decimal_strings()
     assert planned["ranges"]["losses"] == ["ordinal"]
     assert planned["objective"] == {"metric": "val_rmse", "type": "Minimize"}
     assert planned["hyperparameters"]["select"] == "rmse"  # best epoch by the same figure
-    assert planned["channels"]["validation"] == f"{DATA}/validation/"
+    assert planned["data"] == f"{DATA}/"
     assert planned["checkpoints"]["tuning"] == f"s3://training-bucket/checkpoints/{run}/tuning/"
     assert planned["output_path"] == f"s3://training-bucket/jobs/{run}/"
 

@@ -82,10 +82,7 @@ def pipeline(monkeypatch, model_artifact, no_backoff) -> Iterator[Pipeline]:
         arn = stack.deploy(machine)["Arn"]
         _deploy_live_endpoint()
         s3 = boto3.client("s3")
-        for channel in ("train", "validation", "test"):
-            s3.put_object(
-                Bucket=BUCKET, Key=f"data/abid/{channel}/labels.csv", Body=b"image_id,count\n"
-            )
+        s3.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count,split\n")
         [record] = [k for k in stack.deployed if k in stack.find("AWS::SSM::Parameter")]
         yield Pipeline(
             arn=arn,
@@ -190,7 +187,9 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
     assert static["sagemaker_program"] == "sagemaker_entry.py"
     assert static["sagemaker_submit_directory"].startswith("s3://cdk-hnb659fds-assets-")
     assert {static["epochs"], static["workers"], static["select"]} == {"12", "4", "accuracy"}
-    assert [c["ChannelName"] for c in trials["InputDataConfig"]] == ["train", "validation", "test"]
+    [channel] = trials["InputDataConfig"]
+    assert channel["ChannelName"] == "data"  # train.py's SM_CHANNEL_DATA
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{BUCKET}/data/abid/"
 
     final = sagemaker.describe_training_job(TrainingJobName=f"{tuning_name}-final")
     assert final["EnableManagedSpotTraining"] is True
@@ -299,7 +298,7 @@ def test_a_bad_request_fails_before_sagemaker_is_asked_anything(pipeline):
     missing = pipeline.run({"data": f"s3://{BUCKET}/data/nothing-here/"}, name="run-2")
 
     assert missing["error"] == "InvalidRequest"
-    assert f"no data folder at s3://{BUCKET}/data/nothing-here/train/" in missing["cause"]
+    assert f"no data folder at s3://{BUCKET}/data/nothing-here/ (no labels.csv)" in missing["cause"]
     assert [n["outcome"] for n in pipeline.notices()] == ["FAILED", "FAILED"]
     assert (
         boto3.client("sagemaker").list_hyper_parameter_tuning_jobs()[

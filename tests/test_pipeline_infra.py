@@ -126,7 +126,9 @@ def _assert_spot_job(request: dict, checkpoints: str, stack) -> None:
         "MaxRuntimeInSeconds.$": "$.run.max_runtime_s",
         "MaxWaitTimeInSeconds.$": "$.run.max_wait_s",
     }
-    assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train", "validation", "test"]
+    [channel] = request["InputDataConfig"]
+    assert channel["ChannelName"] == "data"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.run.data"
     image = request["AlgorithmSpecification"]["TrainingImage"]
     mapping = image.removeprefix("FindInMap(").split(".")[0]
     uri = stack.raw["Mappings"][mapping][REGION]["uri"]

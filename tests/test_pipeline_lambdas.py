@@ -37,29 +37,23 @@ def _event(payload: dict) -> dict:
 
 
 def test_validate_returns_the_plan_for_a_request_whose_data_is_there(bucket):
-    for channel in ("train", "validation", "test"):
-        bucket.put_object(
-            Bucket=BUCKET, Key=f"data/abid/{channel}/labels.csv", Body=b"image_id,count\n"
-        )
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
 
     run = handlers.validate(_event({"data": DATA}), None)["run"]
 
     assert run["run_id"].startswith("20261121-090000-")
     assert run["max_jobs"] == 4  # the deployment's default
-    assert run["channels"]["test"] == f"{DATA}test/"
+    assert run["data"] == DATA
     assert run["checkpoints"]["final"].startswith(f"s3://{BUCKET}/checkpoints/")
 
 
-def test_validate_names_every_missing_data_folder(bucket):
-    bucket.put_object(Bucket=BUCKET, Key="data/abid/train/labels.csv", Body=b"image_id,count\n")
+def test_validate_refuses_a_data_folder_that_is_not_there(bucket):
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/images/1.jpg", Body=b"photo")
 
     with pytest.raises(InvalidRequest) as refused:
         handlers.validate(_event({"data": DATA}), None)
 
-    assert refused.value.problems == [
-        f"no data folder at {DATA}validation/ (no labels.csv)",
-        f"no data folder at {DATA}test/ (no labels.csv)",
-    ]
+    assert refused.value.problems == [f"no data folder at {DATA} (no labels.csv)"]
 
 
 def test_validate_refuses_data_outside_the_training_bucket(bucket):
@@ -70,7 +64,7 @@ def test_validate_refuses_data_outside_the_training_bucket(bucket):
 def _compare_event(production: str) -> dict:
     run = {
         "version": "counter-run",
-        "channels": {"test": f"{DATA}test/"},
+        "data": DATA,
         "promotion": {"metric": "accuracy", "margin": 0.01},
     }
     return {

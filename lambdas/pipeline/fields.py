@@ -11,8 +11,9 @@ from typing import Any
 DATA_FOLDER = "data/"  # the training role reads this folder of the bucket, nothing else
 LOSSES = ("ce", "ordinal")
 TUNED = frozenset({"lr", "batch-size", "weight-decay", "loss"})
-# Set by the pipeline itself, or data locations SageMaker's channels give train.py.
-RESERVED = TUNED | {"select", "version", "data", "train", "val", "test"}
+# Set by the pipeline itself; data locations SageMaker gives train.py; and the split seed,
+# which fixes the held-out test photos of a data folder: every run tests on the same ones.
+RESERVED = TUNED | {"select", "version", "data", "train", "val", "test", "split-seed"}
 RESERVED |= {"model-dir", "output-dir", "checkpoint-dir"}
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)")
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.(\d*x?large|metal)")
@@ -36,7 +37,7 @@ class FieldReader:
         if value is None:
             self._bad(
                 "data",
-                "data is required: s3://BUCKET/data/NAME/ holding train/, validation/, test/",
+                "data is required: s3://BUCKET/data/NAME/, a data folder (labels.csv, images/)",
             )
             return None
         match = _S3_URI.fullmatch(value) if isinstance(value, str) else None

@@ -80,7 +80,7 @@ def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "version": run["version"],
         "job": event["job"],
         "model_data": event["model_data"],
-        "test_data": run["channels"]["test"],
+        "test_data": run["data"],  # its test split
         "figures": TrainingStorage(boto3.client("s3")).test_figures(event["model_data"]),
         "execution": event.get("execution"),
     }

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .request import CHANNELS, LOWER_IS_BETTER, RunRequest
+from .request import LOWER_IS_BETTER, RunRequest
 
 NAME_PREFIX = "bincheck-"  # every SageMaker resource the pipeline creates: IAM scopes by it
 
@@ -58,7 +58,6 @@ def plan(request: RunRequest, *, bucket: str, run: str) -> dict[str, Any]:
             "select": request.objective,
             "version": version,
         },
-        "channels": {channel: f"{request.data}{channel}/" for channel in CHANNELS},
         # Trailing slashes: SageMaker syncs a prefix, and .../tuning would also match
         # .../tuning2.
         "checkpoints": {

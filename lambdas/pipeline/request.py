@@ -7,8 +7,11 @@ The input is one flat JSON object; every field is optional except ``data``::
     {"data": "s3://<training bucket>/data/abid/", "max_jobs": 20, "lr": [0.0001, 0.003],
      "hyperparameters": {"epochs": 20, "workers": 4}}
 
-``data`` is a folder holding three data folders, ``train/``, ``validation/`` and ``test/``
-(each ``images/`` + ``labels.csv``): SageMaker's three channels.
+``data`` is a data folder as every data-facing command takes it (``images/<id>.jpg`` and
+``labels.csv``, as ``bincheck data abid`` writes it, copied to the training bucket): the
+jobs' one channel. train.py keeps its ``split`` column, or else cuts the same deterministic
+split every time, so the test photos of a folder are always the same and never trained or
+selected on.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from .fields import LOSSES, FieldReader
 
 FIGURES = ("accuracy", "off_by_one", "rmse", "mae")  # what train.py reports on the test set
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
-CHANNELS = ("train", "validation", "test")
 MAX_JOB_SECONDS = 28 * 24 * 3600  # SageMaker's ceiling on MaxRuntime/MaxWaitTimeInSeconds
 DEPLOYMENT_ALLOWANCE_S = 2 * 3600  # model, endpoint update with its bake time, notices
 
@@ -64,8 +66,8 @@ class RunRequest:
 
     @property
     def label_uris(self) -> list[str]:
-        """The files whose presence says the three data folders are there."""
-        return [f"{self.data}{channel}/labels.csv" for channel in CHANNELS]
+        """The file whose presence says the data folder is there."""
+        return [f"{self.data}labels.csv"]
 
 
 FIELDS = tuple(f.name for f in fields(RunRequest))
