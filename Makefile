@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-inference synth deploy destroy clean
+.PHONY: demo test lint bench bench-inference bench-local synth deploy destroy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(VENV)/.installed  ## checker throughput and cold import time
 
 bench-inference: $(VENV)/.installed  ## per-request handler vs bincheck serve, side by side
 	$(BIN)/python benchmarks/inference_throughput.py $(ARGS)
+
+bench-local: $(VENV)/.installed  ## 2,000 uploads through the local stack, faults and duplicates
+	$(BIN)/python benchmarks/local_stack_load.py $(ARGS)
 
 CDK := node_modules/.bin/cdk
 $(CDK): package.json

@@ -47,6 +47,7 @@ class CheckerWorkers:
         self.options = options
         context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._stop = context.Event()
+        self._receive = context.Lock()
         self._received = context.Value("q", 0)
         self._failed = context.Value("q", 0)
         self._processes = [
@@ -58,6 +59,7 @@ class CheckerWorkers:
                     options,
                     log_path,
                     self._stop,
+                    self._receive,
                     self._received,
                     self._failed,
                 ),
@@ -103,6 +105,7 @@ def _work(
     options: WorkerOptions,
     log_path: Path,
     stop: Any,
+    receive_lock: Any,
     received: Any,
     failed: Any,
 ) -> None:
@@ -121,7 +124,7 @@ def _work(
     from .event_source import SqsEventSource
 
     source = SqsEventSource(
-        boto3.client("sqs"),
+        OneReceiveAtATime(boto3.client("sqs"), receive_lock),
         queue_url,
         handler.lambda_handler,
         batch_size=options.batch_size,
@@ -140,3 +143,24 @@ def _work(
             received.value += result.received
         with failed.get_lock():
             failed.value += result.failed
+
+
+class OneReceiveAtATime:
+    """An SQS client whose ReceiveMessage calls wait for each other across the workers.
+
+    moto's ReceiveMessage is not safe under concurrent callers: two of them moving the same
+    message to the DLQ make one fail with a 500 after it has already hidden its batch,
+    which then waits out the visibility timeout. Lambda's pollers against SQS need no such
+    care; the handler invocations, which are the work, still run concurrently.
+    """
+
+    def __init__(self, sqs: Any, lock: Any) -> None:
+        self._sqs = sqs
+        self._lock = lock
+
+    def receive_message(self, **request: Any) -> dict:
+        with self._lock:
+            return self._sqs.receive_message(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)

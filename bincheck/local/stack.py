@@ -86,7 +86,10 @@ class LocalStack:
             region=REGION,
             endpoint_url=self.aws.url,
             session=self.session,
-            visibility_timeout_s=self.config.queue_visibility_timeout_s,
+            # AWS: six function timeouts, room for Lambda's own retries of a throttled
+            # invocation. Here a batch never outlives one function timeout, and a lost receive
+            # (moto can fail one under concurrent receivers) costs one timeout, not six.
+            visibility_timeout_s=self.config.function_timeout_s,
             max_receive_count=self.max_receive_count,
         )
         aws_environment = {**os.environ, **client_environment(self.aws.url)}
