@@ -218,7 +218,7 @@ class TrainingPipeline(Construct):
             self,
             name,
             description=f"Training pipeline: {name.lower()} (lambdas/pipeline/handlers.py)",
-            # No layer to wait for (boto3 is the runtime's): the newest Python there is.
+            # No Powertools layer to match (boto3 comes with the runtime): the newest Python.
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             # The same asset as the checker's (lambdas/ as it is): relative imports, boto3 only.
