@@ -160,3 +160,54 @@ def test_images_of_concurrent_requests_share_network_calls(model_artifact):
     assert [a.count for a in answers] == [a.count for a in alone]
     for a, b in zip(answers, alone, strict=True):
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+
+
+def runtime_client(url: str):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+def test_invoke_endpoint_answers_a_boto3_client_as_sagemaker_runtime_would(server):
+    from botocore.exceptions import ClientError
+
+    url, _ = server
+    runtime = runtime_client(url)
+    answer = runtime.invoke_endpoint(
+        EndpointName="bincheck-counter", ContentType="image/jpeg", Body=sample_photo()
+    )
+    assert answer["ContentType"].startswith("application/json")
+    assert json.loads(answer["Body"].read())["model_version"] == "test-1"
+
+    with pytest.raises(ClientError) as refused:
+        runtime.invoke_endpoint(
+            EndpointName="bincheck-counter", ContentType="image/jpeg", Body=b"not a photo"
+        )
+    error = refused.value.response
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["OriginalStatusCode"] == 415  # not JPEG or PNG: the photo is at fault
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+
+    with pytest.raises(ClientError) as unknown:
+        runtime.invoke_endpoint(EndpointName="other", ContentType="image/jpeg", Body=b"x")
+    assert unknown.value.response["Error"]["Code"] == "ValidationError"
+    assert "Endpoint other not found" in unknown.value.response["Error"]["Message"]
+
+
+def test_injected_faults_are_the_ways_a_real_endpoint_fails():
+    from model.server import Runtime
+
+    assert Runtime("e", fault_rate=0).fault() is None
+    runtime = Runtime("e", fault_rate=1, seed=1)
+    faults = [runtime.fault() for _ in range(60)]
+    kinds = {(f.status, f.headers["x-amzn-ErrorType"]) for f in faults}
+    assert kinds == {(400, "ThrottlingException"), (503, "ServiceUnavailable"), (424, "ModelError")}
+    assert sum(runtime.counts.values()) == 60
+    with pytest.raises(ValueError, match="fault_rate"):
+        Runtime("e", fault_rate=1.5)
