@@ -77,7 +77,7 @@ def run_demo(
                 "then `bincheck dlq redrive` (with the stack kept running)."
             )
         if keep_running:
-            _serve_until_interrupted(stack, inbox)
+            _serve_until_interrupted(stack, inbox, f"BIN-{next(iter(labels))}")
     print("local stack stopped")
     return 1 if dead else 0
 
@@ -210,26 +210,27 @@ def _write_report(stack: LocalStack, checks: list[dict], alerts: list[dict], pat
     print(f"\nReport: {path.resolve().as_uri()}")
 
 
-def _serve_until_interrupted(stack: LocalStack, inbox: AlertInbox) -> None:
+def _serve_until_interrupted(stack: LocalStack, inbox: AlertInbox, example_bin: str) -> None:
     aws = stack.aws.url
     bucket = stack.names.bucket
     print(
         f"""
-The local stack is up. From another terminal (the AWS CLI, or any SDK):
+The local stack is up. From another terminal, any AWS SDK or CLI reaches it with its
+endpoint and dummy credentials (the bincheck commands read the same environment):
 
-  export AWS_ENDPOINT_URL={aws} AWS_ACCESS_KEY_ID=testing \\
-         AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 
-  # expected quantities, then a photo to check
+  # a photo to check, for a bin the demo registered (or register yours with bins load)
+  aws --endpoint-url {aws} s3 cp photo.jpg s3://{bucket}/bins/{example_bin}/capture-1.jpg
+
+  # the alerts (the topic delivers them to this queue)
+  aws --endpoint-url {aws} sqs receive-message --queue-url {inbox.url} \\
+      --max-number-of-messages 10
+
+  export AWS_ENDPOINT_URL={aws}    # for bincheck, and the AWS CLI without --endpoint-url
   bincheck bins load bins.csv          # CSV: bin_id,expected_quantity
-  aws s3 cp photo.jpg s3://{bucket}/bins/BIN-1/capture-1.jpg
-
-  # the verdicts, and the alerts (the topic delivers them to a queue)
-  bincheck checks list --since 10m
-  aws sqs receive-message --queue-url {inbox.url} --max-number-of-messages 10
-
-  # photo events the checker gave up on
-  bincheck dlq show
+  bincheck checks list --since 10m     # the verdicts
+  bincheck dlq show                    # photo events the checker gave up on
   bincheck dlq redrive
 
 (`bincheck` is {Path(sys.executable).parent / "bincheck"}.) Ctrl-C stops everything.""",
