@@ -19,7 +19,9 @@ demo: $(VENV)/.installed  ## the whole system locally on real photos (ARGS="--ph
 test: $(VENV)/.installed  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lambdas/checker/domain lambdas/checker/settings.py
+	$(BIN)/mypy lambdas/checker/domain lambdas/checker/settings.py \
+		lambdas/pipeline/request.py lambdas/pipeline/fields.py lambdas/pipeline/plan.py \
+		lambdas/pipeline/decision.py
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.installed  ## checker throughput and cold import time

@@ -288,3 +288,14 @@ def test_bincheck_train_hands_its_arguments_to_the_training_script(capsys):
     usage = capsys.readouterr().out
     assert usage.startswith("usage: bincheck train")
     assert "--loss {ce,ordinal}" in usage
+
+
+def test_a_job_resumes_only_its_own_checkpoint(tmp_path):
+    from training.checkpoint import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path, {"state": {"epoch": 3}, "job": "trial-001"})
+    # A spot restart of the same job resumes; another tuning trial sharing the folder
+    # starts fresh; a run outside SageMaker (no job name) takes what is there.
+    assert load_checkpoint(tmp_path, job="trial-001")["state"] == {"epoch": 3}
+    assert load_checkpoint(tmp_path, job="trial-002") is None
+    assert load_checkpoint(tmp_path)["state"] == {"epoch": 3}

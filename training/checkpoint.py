@@ -1,4 +1,10 @@
-"""Checkpoints that survive spot interruptions: written to a temp file, then renamed."""
+"""Checkpoints that survive spot interruptions: written to a temp file, then renamed.
+
+Each checkpoint names the SageMaker training job that wrote it (``TRAINING_JOB_NAME``): a
+job resumes only its own. A spot restart keeps the job's name; a tuning trial that finds
+another trial's checkpoint in a shared checkpoint folder starts fresh instead of resuming
+someone else's hyperparameters.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +29,17 @@ def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     return target
 
 
-def load_checkpoint(directory: Path) -> dict[str, Any] | None:
+def current_job() -> str | None:
+    return os.environ.get("TRAINING_JOB_NAME")
+
+
+def load_checkpoint(directory: Path, job: str | None = None) -> dict[str, Any] | None:
+    """The checkpoint in ``directory``, unless it is missing or another job's."""
     path = directory / NAME
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if job is not None and saved.get("job") not in (None, job):
+        print(f"ignoring {path}: written by job {saved['job']}, not {job}", flush=True)
+        return None
+    return saved

@@ -33,7 +33,7 @@ from model.artifact import build_model, write_artifact, write_artifact_dir
 from model.card import ModelCard
 from model.counts import DECODINGS
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import current_job, load_checkpoint, save_checkpoint
 from .data import PhotoDataset, read_labels, split
 from .distributed import World, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
@@ -174,7 +174,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
 
     state = {"epoch": 0, "history": [], "best": None, "best_state": None, "stale": 0}
-    saved = load_checkpoint(checkpoints)
+    saved = load_checkpoint(checkpoints, job=current_job())
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -227,6 +227,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                     "scaler": scaler.state_dict(),
                     "state": state,
                     "version": card.version,
+                    "job": current_job(),
                     "args": vars(args),
                 },
             )
