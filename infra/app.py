@@ -19,7 +19,8 @@ def build(app: App, env: Environment | None = None) -> BinCheckStack:
         app.node.try_get_context("stack_name") or "BinCheck",
         config=config,
         description="Bin inventory checker: photos -> counting endpoint -> verdicts -> alerts",
-        env=Environment(
+        env=env
+        or Environment(
             account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
             region=os.environ.get("CDK_DEFAULT_REGION"),
         ),

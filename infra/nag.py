@@ -5,7 +5,7 @@ Everything else cdk-nag's AwsSolutions pack finds fails synthesis (and the tests
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from constructs import IConstruct
 
 from .checker import CheckerService
@@ -164,11 +164,20 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
     )
 
     machine = policy(pipeline.state_machine.role)
+    # format_arn writes the stack's region and account as they are known at synthesis:
+    # literal under `cdk deploy` (the CLI sets them), tokens in an environment-agnostic app.
+    partition, region, account = (
+        fallback if Token.is_unresolved(value) else value
+        for value, fallback in (
+            (stack.partition, "<AWS::Partition>"),
+            (stack.region, "<AWS::Region>"),
+            (stack.account, "<AWS::AccountId>"),
+        )
+    )
     for kind in ("hyper-parameter-tuning-job", "training-job", "model", "endpoint-config"):
         _ack(
             machine,
-            f"IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
-            f"{kind}/bincheck-*]",
+            f"IAM5[Resource::arn:{partition}:sagemaker:{region}:{account}:{kind}/bincheck-*]",
             f"Each run creates and describes its own {kind} named bincheck-<run id>; the "
             "prefix keeps the pipeline to its own resources.",
         )

@@ -16,7 +16,7 @@ from infra.config import BinCheckConfig
 from infra.pipeline import check_settings
 from lambdas.pipeline.request import FIGURES
 
-from .pipeline_synth import REGION, SETTINGS, pipeline_stack
+from .pipeline_synth import ACCOUNT, REGION, SETTINGS, pipeline_stack
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS_LINE = (
@@ -139,7 +139,7 @@ def test_jobs_run_the_projects_training_code_uploaded_by_the_cdk_app(definition,
     code = definition["States"]["Training code"]["Result"]
     assert code["sagemaker_program"] == "sagemaker_entry.py"
     digest = re.fullmatch(
-        r"s3://cdk-\w+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}/(\w+)\.gz",
+        rf"s3://cdk-\w+-assets-{ACCOUNT}-{REGION}/(\w+)\.gz",
         code["sagemaker_submit_directory"],
     )[1]
     assets = json.loads((stack.directory / "BinCheck.assets.json").read_text())["files"]
@@ -379,7 +379,9 @@ def test_the_training_bucket_is_private_encrypted_logged_and_forgets_old_checkpo
 
 def test_the_production_record_starts_as_the_shipped_models_card(resources):
     [record] = _ids(resources, "AWS::SSM::Parameter")
-    parts = resources[record]["Properties"]["Value"]["Fn::Join"][1]
+    raw = resources[record]["Properties"]["Value"]
+    # A plain string where account and region are known at synthesis, else a join.
+    parts = [raw] if isinstance(raw, str) else raw["Fn::Join"][1]
     value = json.loads("".join(p if isinstance(p, str) else _tokens(p) for p in parts))
     with tarfile.open(REPO / "model" / "default" / "model.tar.gz") as artifact:
         card = json.load(artifact.extractfile("model_card.json"))
