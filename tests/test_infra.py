@@ -388,3 +388,45 @@ def test_missing_model_artifact_and_unknown_settings_are_refused(tmp_path):
         ValueError, match=r"unknown bincheck settings in cdk context: \['batchsize'\]"
     ):
         synth(tmp_path, tmp_path / "none.tar.gz", batchsize=5)
+
+
+def test_the_local_stack_creates_the_tables_as_the_template_declares(template, resources):
+    """The local stack (bincheck/local/resources.py) and the CDK app describe the same
+    tables: keys, index and TTL."""
+    import boto3
+
+    from bincheck.local.resources import ResourceNames
+
+    def schema(key_schema) -> list[tuple[str, str]]:
+        return [(k["AttributeName"], k["KeyType"]) for k in key_schema]
+
+    declared = []
+    for table in template.find_resources("AWS::DynamoDB::Table").values():
+        properties = table["Properties"]
+        declared.append(
+            (
+                schema(properties["KeySchema"]),
+                sorted(
+                    (index["IndexName"], tuple(schema(index["KeySchema"])))
+                    for index in properties.get("GlobalSecondaryIndexes", [])
+                ),
+                properties.get("TimeToLiveSpecification", {}).get("AttributeName"),
+            )
+        )
+    dynamodb = boto3.client("dynamodb")
+    names = ResourceNames()
+    local = []
+    for name in (names.bins_table, names.checks_table, names.idempotency_table):
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        local.append(
+            (
+                schema(table["KeySchema"]),
+                sorted(
+                    (index["IndexName"], tuple(schema(index["KeySchema"])))
+                    for index in table.get("GlobalSecondaryIndexes", [])
+                ),
+                ttl.get("AttributeName"),
+            )
+        )
+    assert sorted(local, key=str) == sorted(declared, key=str)
