@@ -10,6 +10,7 @@ function timeout, thresholds) from ``cdk.json``, as ``cdk deploy`` would use the
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, replace
@@ -137,9 +138,14 @@ class LocalStack:
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.aws.url)
 
+    @functools.cached_property
+    def _sqs(self) -> Any:
+        """One client for the polling below: building one per poll costs more than the call."""
+        return self.client("sqs")
+
     def queue_depth(self, queue_url: str) -> int:
         """Messages waiting, in flight or delayed."""
-        attributes = self.client("sqs").get_queue_attributes(
+        attributes = self._sqs.get_queue_attributes(
             QueueUrl=queue_url,
             AttributeNames=[
                 "ApproximateNumberOfMessages",
