@@ -8,10 +8,12 @@ import tarfile
 
 import pytest
 import torch
+from torch import nn
 
 from model.artifact import build_model, read_artifact, write_artifact
 from model.backbones import create_backbone
 from model.card import ModelCard
+from model.folding import fold_batchnorm
 
 from .conftest import SAMPLES, SHARED_WEIGHTS
 
@@ -26,6 +28,45 @@ def test_factory_builds_a_distribution_over_counts_from_uint8_photos(backbone):
         same_as_floats = model(photos.float() / 255)
     assert logits.shape == (2, 8)  # counts 0..6 and "7 or more"
     torch.testing.assert_close(logits, same_as_floats)
+
+
+@pytest.mark.parametrize("backbone", ["timm/tf_efficientnet_lite0", "torchvision/resnet18"])
+def test_folding_batchnorm_keeps_the_networks_answers(backbone):
+    card = ModelCard(version="v", backbone=backbone, max_count=5, input_size=(64, 96))
+    model = build_model(card)
+    generator = torch.Generator().manual_seed(0)
+    for norm in model.modules():  # statistics as training leaves them, not the identity
+        if isinstance(norm, nn.BatchNorm2d):
+            shape, size = norm.running_mean.shape, norm.num_features
+            norm.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
+            norm.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+            norm.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
+            norm.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
+    photos = torch.randint(0, 256, (3, 3, 64, 96), dtype=torch.uint8, generator=generator)
+
+    folded, count = fold_batchnorm(model, photos[:2])
+
+    assert count == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) > 10
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(photos), model(photos), atol=1e-4, rtol=1e-4)
+
+
+def test_folding_is_refused_where_modules_run_in_another_order_than_registered():
+    class NormFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.norm = nn.BatchNorm2d(3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(self.norm(x))
+
+    model = NormFirst().eval()
+    model.norm.running_mean.fill_(0.5)
+    model.norm.running_var.fill_(4.0)
+
+    assert fold_batchnorm(model, torch.rand(2, 3, 8, 8)) is None
 
 
 def test_unknown_backbone_library_is_refused():
