@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-window-ms", type=float, default=2.0, help="how long a batch waits for company"
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="batches in the network at once (default: one per core on a CPU, one on a GPU)",
+    )
+    serve.add_argument(
         "--plain", action="store_true", help="full decode and float32 (the reference path)"
     )
     serve.add_argument(
@@ -262,6 +268,7 @@ def _serve(args: argparse.Namespace) -> int:
         window_ms=args.batch_window_ms,
         endpoint_name=args.endpoint_name,
         fault_rate=args.fault_rate,
+        workers=args.workers,
     )
     return 0
 

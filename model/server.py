@@ -46,17 +46,38 @@ RUNTIME = web.AppKey("runtime", "Runtime")
 class Batcher:
     """Collects images from concurrent requests; one network call per batch.
 
-    No request waits for a batch to fill: whatever has queued up while the network was
-    busy goes in the next batch (up to ``max_batch``), plus what arrives within
-    ``window_s`` after the first.
+    No request waits for a batch to fill: when a network worker is free, whatever has
+    queued up while the workers were busy goes in its next batch (up to ``max_batch``), plus
+    what arrives within ``window_s`` after the first.
+
+    ``workers`` batches can be in the network at once, each on its own thread with
+    ``threads`` intra-op threads. On a CPU, one worker per core with one thread each beats
+    one worker spreading each batch over every core: a parallel region waits for its
+    slowest thread, and the decode threads keep stealing cores from it.
     """
 
-    def __init__(self, predictor: Predictor, *, max_batch: int, window_s: float) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        *,
+        max_batch: int,
+        window_s: float,
+        workers: int = 1,
+        threads: int | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.predictor = predictor
         self.max_batch = max_batch
         self.window_s = window_s
+        self.workers = workers
         self.queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[Prediction]]] = asyncio.Queue()
-        self.network = ThreadPoolExecutor(1, thread_name_prefix="bincheck-network")
+        self.network = ThreadPoolExecutor(
+            workers,
+            thread_name_prefix="bincheck-network",
+            initializer=torch.set_num_threads if threads else None,
+            initargs=(threads,) if threads else (),
+        )
         self.batch_sizes: list[int] = []
 
     async def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
@@ -67,36 +88,54 @@ class Batcher:
         return list(await asyncio.gather(*futures))
 
     async def run(self) -> None:
+        free = asyncio.Semaphore(self.workers)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await free.acquire()
+                batch = await self._collect()
+                task = asyncio.create_task(self._run_batch(batch))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(lambda _: free.release())
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _collect(self) -> list[tuple[torch.Tensor, asyncio.Future[Prediction]]]:
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.window_s
-            while len(batch) < self.max_batch:
-                if not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-                except TimeoutError:
-                    break
-            self.batch_sizes.append(len(batch))
-            images = [image for image, _ in batch]
-            try:
-                predictions = await loop.run_in_executor(
-                    self.network, self.predictor.predict, images
-                )
-            except Exception as error:  # the network failed: every waiting request learns it
-                log.exception("network failed on a batch of %d", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+        batch = [await self.queue.get()]
+        deadline = loop.time() + self.window_s
+        while len(batch) < self.max_batch:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
                 continue
-            for (_, future), prediction in zip(batch, predictions, strict=True):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), remaining))
+            except TimeoutError:
+                break
+        self.batch_sizes.append(len(batch))
+        return batch
+
+    async def _run_batch(
+        self, batch: list[tuple[torch.Tensor, asyncio.Future[Prediction]]]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        images = [image for image, _ in batch]
+        try:
+            predictions = await loop.run_in_executor(self.network, self.predictor.predict, images)
+        except Exception as error:  # the network failed: every waiting request learns it
+            log.exception("network failed on a batch of %d", len(batch))
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(prediction)
+                    future.set_exception(error)
+            return
+        for (_, future), prediction in zip(batch, predictions, strict=True):
+            if not future.done():
+                future.set_result(prediction)
 
 
 class Runtime:
@@ -202,13 +241,31 @@ def create_app(
     max_batch: int = 32,
     window_ms: float = 2.0,
     threads: int | None = None,
+    workers: int | None = None,
     runtime: Runtime | None = None,
 ) -> web.Application:
+    """``threads`` decode photos; ``workers`` run batches through the network at once
+    (default: one per core on a CPU, each with one intra-op thread; one on a GPU)."""
     # Room for a batch request of base64 photos; single photos are limited in input_fn.
     app = web.Application(client_max_size=2 * DEFAULT_MAX_BYTES + MAX_INSTANCES * 1024 * 1024)
     app[PREDICTOR] = predictor
-    app[BATCHER] = Batcher(predictor, max_batch=max_batch, window_s=window_ms / 1000)
-    app[POOL] = ThreadPoolExecutor(threads or (os.cpu_count() or 2) + 2, "bincheck-decode")
+    cores = torch.get_num_threads()
+    on_gpu = predictor.device.type == "cuda"
+    workers = workers or (1 if on_gpu else cores)
+    app[BATCHER] = Batcher(
+        predictor,
+        max_batch=max_batch,
+        window_s=window_ms / 1000,
+        workers=workers,
+        threads=None if on_gpu else max(1, cores // workers),
+    )
+    # Decoding resizes with torch ops: one intra-op thread each, or they crowd the network.
+    app[POOL] = ThreadPoolExecutor(
+        threads or (os.cpu_count() or 2) + 2,
+        "bincheck-decode",
+        initializer=torch.set_num_threads,
+        initargs=(1,),
+    )
     app[RUNTIME] = runtime or Runtime(DEFAULT_ENDPOINT_NAME)
     app.router.add_get("/ping", ping)
     app.router.add_post("/invocations", invocations)
@@ -245,20 +302,26 @@ def serve(
     window_ms: float = 2.0,
     endpoint_name: str = DEFAULT_ENDPOINT_NAME,
     fault_rate: float = 0.0,
+    workers: int | None = None,
 ) -> None:
     runtime = Runtime(endpoint_name, fault_rate=fault_rate)
     predictor = load_predictor(model_path, fast=fast)
     card = predictor.card
+    app = create_app(
+        predictor, max_batch=max_batch, window_ms=window_ms, workers=workers, runtime=runtime
+    )
     print(
         f"serving {card.version} ({card.backbone}, K={card.max_count}, input "
         f"{card.input_size[0]}x{card.input_size[1]}, {'fast' if fast else 'plain'} path, "
-        f"{predictor.precision} on {predictor.device}) at http://{host}:{port}, and as "
+        f"{predictor.folded_norms} BatchNorms folded, "
+        f"{predictor.precision} on {predictor.device}, {app[BATCHER].workers} network "
+        f"worker(s)) at http://{host}:{port}, and as "
         f"SageMaker endpoint {endpoint_name!r}"
         + (f" failing {fault_rate:.0%} of calls on purpose" if fault_rate else ""),
         flush=True,
     )
     web.run_app(
-        create_app(predictor, max_batch=max_batch, window_ms=window_ms, runtime=runtime),
+        app,
         host=host,
         port=port,
         print=None,

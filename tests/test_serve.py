@@ -162,6 +162,53 @@ def test_images_of_concurrent_requests_share_network_calls(model_artifact):
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_network_workers_run_that_many_batches_at_once_each_on_its_own_threads(
+    model_artifact, workers
+):
+    import asyncio
+    import threading
+    import time
+
+    import torch
+
+    from model.artifact import read_artifact
+    from model.predictor import Predictor
+    from model.server import Batcher
+
+    model, card = read_artifact(model_artifact)
+    predictor = Predictor(model, card)
+    images = [predictor.decode(sample_photo(image_id)) for image_id in SAMPLE_COUNTS]
+    alone = [predictor.predict([image])[0] for image in images]
+    lock, running, seen = threading.Lock(), [0], {"overlap": 0, "threads": set()}
+
+    class Watched:
+        def predict(self, batch):
+            with lock:
+                running[0] += 1
+                seen["overlap"] = max(seen["overlap"], running[0])
+                seen["threads"].add(torch.get_num_threads())
+            time.sleep(0.2)  # long enough for the other worker to take the next batch
+            try:
+                return predictor.predict(batch)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    async def together():
+        batcher = Batcher(Watched(), max_batch=2, window_s=0.01, workers=workers, threads=1)
+        worker = asyncio.create_task(batcher.run())
+        answers = await asyncio.gather(*(batcher.predict([image]) for image in images))
+        worker.cancel()
+        return [answer for [answer] in answers]
+
+    answers = asyncio.run(together())
+
+    assert seen["overlap"] == workers
+    assert seen["threads"] == {1}
+    assert [a.count for a in answers] == [a.count for a in alone]
+
+
 def runtime_client(url: str):
     import boto3
     from botocore.config import Config
