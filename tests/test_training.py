@@ -19,6 +19,7 @@ import pytest
 import torch
 from moto import mock_aws
 
+from model.artifact import read_artifact
 from model.counts import decode_counts
 from training import abid
 from training.data import Example, read_labels, split
@@ -94,6 +95,25 @@ def test_sagemaker_model_dir_gets_the_unpacked_artifact(photos, tmp_path):
     assert card["training"]["examples"] == {"train": 14, "val": 7, "test": 7}
 
 
+def test_with_ema_the_averaged_weights_are_judged_and_shipped(photos, tmp_path):
+    main(
+        get_args_parser().parse_args(
+            tiny_run(photos, tmp_path, "--epochs", "1", "--ema-decay", "0.5")
+        )
+    )
+
+    saved = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=False)
+    averaged = {
+        k.removeprefix("module."): v for k, v in saved["ema"].items() if k.startswith("module.")
+    }
+    shipped, _ = read_artifact(tmp_path / "model.tar.gz")
+    weight = "head.1.weight"
+    assert torch.equal(shipped.state_dict()[weight], averaged[weight])
+    # The average trails the trained weights: shipping the raw ones would differ.
+    assert not torch.equal(averaged[weight], saved["model"][weight])
+    assert saved["ema"]["n_averaged"].item() > 1
+
+
 def _train_process(args: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "training.train", *args],
@@ -107,7 +127,7 @@ def _train_process(args: list[str], **kwargs) -> subprocess.Popen:
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(photos, tmp_path):
-    args = tiny_run(photos, tmp_path, "--epochs", "4", "--patience", "100")
+    args = tiny_run(photos, tmp_path, "--epochs", "4", "--patience", "100", "--ema-decay", "0.9")
     first = _train_process(args)
     seen = []
     for line in first.stdout:

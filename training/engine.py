@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from model.card import ModelCard
@@ -38,7 +39,9 @@ def train_one_epoch(
     device: torch.device,
     max_steps: int,
     world: World,
+    ema: AveragedModel | None = None,
 ) -> float:
+    """One pass over ``loader``; ``ema``, if given, follows the weights after every step."""
     model.train()
     total = torch.zeros(2, device=device)
     for step, (images, targets) in enumerate(loader):
@@ -53,6 +56,8 @@ def train_one_epoch(
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model.module if hasattr(model, "module") else model)
         total += torch.stack(
             [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
         )

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from model.artifact import build_model, write_artifact, write_artifact_dir
@@ -100,6 +101,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument("--backbone-lr-scale", type=float, default=0.3)
     opt.add_argument("--weight-decay", type=float, default=0.05)
     opt.add_argument("--warmup-epochs", type=float, default=1.0)
+    opt.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.0,
+        help="evaluate and ship an exponential moving average of the weights, updated "
+        "every step with this decay (0 = off; 0.99 averages over about 100 steps)",
+    )
     opt.add_argument("--loss", choices=LOSSES, default="ordinal")
     opt.add_argument("--sigma", type=float, default=0.75, help="ordinal loss: label spread")
     opt.add_argument("--label-smoothing", type=float, default=0.0)
@@ -172,6 +180,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         optimizer, args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+        if args.ema_decay > 0
+        else None
+    )
+    evaluated = ema.module if ema is not None else model  # the weights that are judged and shipped
 
     state = {"epoch": 0, "history": [], "best": None, "best_state": None, "stale": 0}
     saved = load_checkpoint(checkpoints, job=current_job())
@@ -180,6 +194,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         scaler.load_state_dict(saved["scaler"])
+        if ema is not None:
+            ema.load_state_dict(saved["ema"])
         state = saved["state"]
         card = ModelCard(**{**card.__dict__, "version": saved["version"]})
         _log(world, f"resuming from {checkpoints}: epoch {state['epoch']} was the last completed")
@@ -198,9 +214,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             device,
             args.max_steps,
             world,
+            ema,
         )
         if world.is_main:
-            val = evaluate(model, loaders["val"], loss_fn, device, card, tta=args.tta)
+            val = evaluate(evaluated, loaders["val"], loss_fn, device, card, tta=args.tta)
             figures = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -212,7 +229,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             if better:
                 state["best"], state["best_state"], state["stale"] = (
                     figures,
-                    copy.deepcopy(model.state_dict()),
+                    copy.deepcopy(evaluated.state_dict()),
                     0,
                 )
             else:
@@ -225,6 +242,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
                     "state": state,
                     "version": card.version,
                     "job": current_job(),
@@ -245,7 +263,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     result: dict[str, Any] = {}
     if world.is_main:
-        result = finish(args, model, card, state, sets, loss_fn, device)
+        result = finish(args, evaluated, card, state, sets, loss_fn, device)
     if world.distributed:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
