@@ -1,8 +1,10 @@
 """Photo bytes -> uint8 tensors at the network's input size, refusing bad input clearly.
 
-Two paths that must agree: ``reduced=False`` decodes the whole photo and resizes in float
+Paths that must agree: ``reduced=False`` decodes the whole photo and resizes in float
 (what a plain handler does); ``reduced=True`` lets libjpeg decode at 1/2, 1/4 or 1/8 scale
-when the photo is at least that much larger than the input, and resizes uint8 tensors.
+when the photo is at least that much larger than the input, and resizes uint8 tensors;
+``decode_batch`` decodes several JPEGs in one call on a device (nvJPEG on a GPU) and
+resizes them there in float.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import warnings
 
 import torch
 from PIL import Image, UnidentifiedImageError
+from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -36,6 +39,71 @@ def decode(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> torch.Tensor:
     """A ``(3, height, width)`` uint8 tensor, ``size`` being ``(height, width)``."""
+    image = _open(data, max_pixels)
+    if reduced and image.format == "JPEG":
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale, keeping at least twice the input size so
+        # the antialiased resize that follows still sees the detail: only camera-size photos
+        # (4x the input or more) are affected, and their decode is up to 10x cheaper.
+        image.draft("RGB", (2 * size[1], 2 * size[0]))
+    try:
+        image = image.convert("RGB")  # decodes; raises on truncated or corrupt data
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadInput(f"corrupt or truncated {image.format} image: {error}") from error
+    pixels = F.pil_to_tensor(image)
+    if reduced:
+        return F.resize(pixels, list(size), antialias=True)
+    return _resize_float(pixels, size)
+
+
+def decode_batch(
+    photos: list[bytes],
+    size: tuple[int, int],
+    *,
+    device: torch.device,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[torch.Tensor | BadInput]:
+    """Decode several photos on ``device`` in one call (nvJPEG on a GPU), each resized there
+    in float like ``decode``; each photo's refusal in its place.
+
+    Headers are checked on the CPU first, with ``decode``'s limits. JPEGs go to
+    ``torchvision.io.decode_jpeg`` together; PNGs, and every JPEG of a call that fails (a
+    corrupt one spoils the batch), take ``decode``'s path, which names what is wrong.
+    """
+    results: list[torch.Tensor | BadInput | None] = [None] * len(photos)
+    jpegs = []
+    for i, data in enumerate(photos):
+        try:
+            image = _open(data, max_pixels)
+        except BadInput as error:
+            results[i] = error
+            continue
+        # A JPEG must end with its EOI marker; one that does not (truncated, or trailing
+        # bytes) goes the careful way.
+        if image.format == "JPEG" and data.rstrip(b"\0").endswith(b"\xff\xd9"):
+            jpegs.append(i)
+    if jpegs:
+        try:
+            decoded = decode_jpeg(
+                [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i in jpegs],
+                mode=ImageReadMode.RGB,
+                device=device,
+            )
+        except RuntimeError:
+            decoded = None
+        if decoded is not None:
+            for i, pixels in zip(jpegs, decoded, strict=True):
+                results[i] = _resize_float(pixels, size)
+    for i, data in enumerate(photos):
+        if results[i] is None:
+            try:
+                results[i] = decode(data, size, max_pixels=max_pixels).to(device)
+            except BadInput as error:
+                results[i] = error
+    return results  # type: ignore[return-value]
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The photo's header, read and checked: format and pixel count (nothing decoded yet)."""
     if not data:
         raise BadInput("empty image")
     try:
@@ -54,17 +122,9 @@ def decode(
             f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels}",
             413,
         )
-    if reduced and image.format == "JPEG":
-        # libjpeg decodes at 1/2, 1/4 or 1/8 scale, keeping at least twice the input size so
-        # the antialiased resize that follows still sees the detail: only camera-size photos
-        # (4x the input or more) are affected, and their decode is up to 10x cheaper.
-        image.draft("RGB", (2 * size[1], 2 * size[0]))
-    try:
-        image = image.convert("RGB")  # decodes; raises on truncated or corrupt data
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadInput(f"corrupt or truncated {image.format} image: {error}") from error
-    pixels = F.pil_to_tensor(image)
-    if reduced:
-        return F.resize(pixels, list(size), antialias=True)
+    return image
+
+
+def _resize_float(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     resized = F.resize(pixels.float(), list(size), antialias=True)
     return resized.round_().clamp_(0, 255).to(torch.uint8)

@@ -121,16 +121,33 @@ def predict_fn(request: Request, predictor: Predictor) -> Answers:
 def decode_all(request: Request, predictor: Predictor) -> dict[int, Any]:
     """Decoded images by photo index; a photo that fails keeps its error (a single photo
     raises it)."""
+    readable = [i for i, photo in enumerate(request.photos) if photo.error is None]
+    images = predictor.decode_many([request.photos[i].data or b"" for i in readable])
     decoded = {}
-    for i, photo in enumerate(request.photos):
-        if photo.error is None:
-            try:
-                decoded[i] = predictor.decode(photo.data or b"")
-            except BadInput as error:
-                photo.error = _named(error, photo.source) if request.batch else error
+    for i, image in zip(readable, images, strict=True):
+        if isinstance(image, BadInput):
+            photo = request.photos[i]
+            photo.error = _named(image, photo.source) if request.batch else image
+        else:
+            decoded[i] = image
     if not request.batch and request.photos[0].error:
         raise request.photos[0].error
     return decoded
+
+
+def gather(request: Request, outcomes: dict[int, Prediction | BadInput]) -> Answers:
+    """Answers from what each readable photo came to (by photo index): a prediction, or a
+    refusal of its image (a single photo raises it)."""
+    for i, outcome in outcomes.items():
+        if isinstance(outcome, BadInput):
+            photo = request.photos[i]
+            photo.error = _named(outcome, photo.source) if request.batch else outcome
+    if not request.batch and request.photos[0].error:
+        raise request.photos[0].error
+    results = [
+        photo.error if photo.error else outcomes[i] for i, photo in enumerate(request.photos)
+    ]
+    return Answers(results, request.batch)  # type: ignore[arg-type]
 
 
 def answer(request: Request, decoded: dict[int, Any], predictions: list[Prediction]) -> Answers:

@@ -10,6 +10,7 @@ CUDA). Both run under
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,10 @@ import torch
 from .card import ModelCard
 from .counts import decode_counts
 from .folding import fold_batchnorm
-from .images import DEFAULT_MAX_PIXELS, decode
+from .images import DEFAULT_MAX_PIXELS, BadInput, decode, decode_batch
 from .network import CountingNet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,28 +64,53 @@ class Predictor:
         self.fast = fast
         self.max_pixels = max_pixels
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.eval().to(self.device)
+        self.model = model.eval()
         self.autocast_dtype: torch.dtype | None = None
         self.folded_norms = 0
         if fast:
+            # Checked on the CPU in float32: a GPU's TF32 convolutions would blur the check.
             probe = torch.randint(
                 0, 256, (2, 3, *card.input_size), dtype=torch.uint8, generator=torch.Generator()
             )
-            folded = fold_batchnorm(self.model, probe.to(self.device))
+            folded = fold_batchnorm(self.model.cpu(), probe)
             if folded is not None:
                 self.model, self.folded_norms = folded
+            elif any(isinstance(m, torch.nn.BatchNorm2d) for m in self.model.modules()):
+                log.warning(
+                    "folding BatchNorm changed %s's output: it runs unfolded", card.backbone
+                )
             self.model = self.model.to(memory_format=torch.channels_last)
             if self.device.type == "cuda":
                 self.autocast_dtype = torch.float16
             elif cpu_has_bfloat16():
                 self.autocast_dtype = torch.bfloat16
+        self.model = self.model.to(self.device)
 
     @property
     def precision(self) -> str:
         return str(self.autocast_dtype or torch.float32).removeprefix("torch.")
 
+    @property
+    def decodes_on_device(self) -> bool:
+        """Fast path on a GPU: photos are decoded there, several in one call."""
+        return self.fast and self.device.type == "cuda"
+
     def decode(self, data: bytes) -> torch.Tensor:
         return decode(data, self.card.input_size, reduced=self.fast, max_pixels=self.max_pixels)
+
+    def decode_many(self, photos: list[bytes]) -> list[torch.Tensor | BadInput]:
+        """Each photo decoded, or its refusal in its place."""
+        if self.decodes_on_device:
+            return decode_batch(
+                photos, self.card.input_size, device=self.device, max_pixels=self.max_pixels
+            )
+        results: list[torch.Tensor | BadInput] = []
+        for data in photos:
+            try:
+                results.append(self.decode(data))
+            except BadInput as error:
+                results.append(error)
+        return results
 
     def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
         if not images:

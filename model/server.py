@@ -25,13 +25,14 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from aiohttp import web
 
 from .artifact import read_artifact
 from .images import DEFAULT_MAX_BYTES, BadInput
-from .inference import MAX_INSTANCES, answer, decode_all, input_fn, output_fn
+from .inference import MAX_INSTANCES, answer, decode_all, gather, input_fn, output_fn
 from .predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Batcher:
         self.max_batch = max_batch
         self.window_s = window_s
         self.workers = workers
-        self.queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[Prediction]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
         self.network = ThreadPoolExecutor(
             workers,
             thread_name_prefix="bincheck-network",
@@ -80,7 +81,9 @@ class Batcher:
         )
         self.batch_sizes: list[int] = []
 
-    async def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
+    async def predict(self, images: list[torch.Tensor] | list[bytes]) -> list[Any]:
+        """Decoded images -> predictions; or, where the predictor decodes on its device,
+        photo bytes -> a prediction or the photo's refusal (``BadInput``) each."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in images]
         for image, future in zip(images, futures, strict=True):
@@ -102,7 +105,7 @@ class Batcher:
             for task in running:
                 task.cancel()
 
-    async def _collect(self) -> list[tuple[torch.Tensor, asyncio.Future[Prediction]]]:
+    async def _collect(self) -> list[tuple[Any, asyncio.Future[Any]]]:
         loop = asyncio.get_running_loop()
         batch = [await self.queue.get()]
         deadline = loop.time() + self.window_s
@@ -120,13 +123,11 @@ class Batcher:
         self.batch_sizes.append(len(batch))
         return batch
 
-    async def _run_batch(
-        self, batch: list[tuple[torch.Tensor, asyncio.Future[Prediction]]]
-    ) -> None:
+    async def _run_batch(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         loop = asyncio.get_running_loop()
         images = [image for image, _ in batch]
         try:
-            predictions = await loop.run_in_executor(self.network, self.predictor.predict, images)
+            predictions = await loop.run_in_executor(self.network, self._infer, images)
         except Exception as error:  # the network failed: every waiting request learns it
             log.exception("network failed on a batch of %d", len(batch))
             for _, future in batch:
@@ -136,6 +137,17 @@ class Batcher:
         for (_, future), prediction in zip(batch, predictions, strict=True):
             if not future.done():
                 future.set_result(prediction)
+
+    def _infer(self, items: list[Any]) -> list[Prediction | BadInput]:
+        if not self.predictor.decodes_on_device:
+            return self.predictor.predict(items)
+        decoded = self.predictor.decode_many(items)
+        predictions = iter(self.predictor.predict([d for d in decoded if not _refused(d)]))
+        return [d if _refused(d) else next(predictions) for d in decoded]
+
+
+def _refused(item: object) -> bool:
+    return isinstance(item, BadInput)
 
 
 class Runtime:
@@ -192,11 +204,17 @@ async def invocations(request: web.Request) -> web.Response:
     try:
         body = await request.read()
         parsed = await loop.run_in_executor(pool, input_fn, body, request.content_type)
-        images = await loop.run_in_executor(pool, decode_all, parsed, predictor)
-        predictions = await request.app[BATCHER].predict(list(images.values()))
-        text, content_type = output_fn(
-            answer(parsed, images, predictions), request.headers.get("Accept")
-        )
+        if predictor.decodes_on_device:  # photos go to the batch as bytes, decoded together
+            readable = [i for i, photo in enumerate(parsed.photos) if photo.error is None]
+            outcomes = await request.app[BATCHER].predict(
+                [parsed.photos[i].data or b"" for i in readable]
+            )
+            answers = gather(parsed, dict(zip(readable, outcomes, strict=True)))
+        else:
+            images = await loop.run_in_executor(pool, decode_all, parsed, predictor)
+            predictions = await request.app[BATCHER].predict(list(images.values()))
+            answers = answer(parsed, images, predictions)
+        text, content_type = output_fn(answers, request.headers.get("Accept"))
     except BadInput as error:
         return web.json_response({"error": error.message}, status=error.status)
     except Exception as error:  # what the inference toolkit answers to a handler's crash

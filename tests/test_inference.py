@@ -235,3 +235,63 @@ def test_fast_path_gives_the_plain_paths_counts_on_real_photos(confident_artifac
     ]
     assert max(differences) <= FAST_PATH_TOLERANCE
     assert len({r.count for r in reference}) > 1  # the head is not answering one count
+
+
+def test_device_decode_matches_the_plain_decode_and_refuses_each_bad_photo_in_place():
+    """``decode_batch`` on the CPU: the same code decodes with nvJPEG on a GPU."""
+    import torch
+
+    from model.images import decode, decode_batch
+
+    good = [sample_photo(image_id) for image_id in SAMPLE_COUNTS]
+    whole = sample_photo()
+    padded_end = whole[:-2] + b"\0\0"  # no EOI marker: decoded the careful way
+    photos = [
+        good[0],
+        whole[:4000],  # truncated
+        png(good[1]),
+        b"",
+        _png_header(7000, 6000),
+        good[2],
+        padded_end,
+    ]
+    results = decode_batch(photos, (240, 320), device=torch.device("cpu"))
+
+    for i in (0, 2, 5):
+        assert torch.equal(results[i], decode(photos[i], (240, 320)))
+    assert [(r.status, r.message[:26]) for r in (results[1], results[3], results[4])] == [
+        (400, "corrupt or truncated JPEG "),
+        (400, "empty image"),
+        (413, "image is 7000x6000 = 42000"),
+    ]
+    assert isinstance(results[6], (torch.Tensor, BadInput))  # either way, in its place
+
+
+def test_handler_answers_the_same_when_photos_are_decoded_on_the_device(predictor, monkeypatch):
+    body = {
+        "instances": [
+            {"image_base64": base64.b64encode(sample_photo(image_id)).decode()}
+            for image_id in SAMPLE_COUNTS
+        ]
+        + [{"image_base64": base64.b64encode(sample_photo()[:4000]).decode()}]
+    }
+    request = json.dumps(body).encode()
+    expected = ask(predictor, request, "application/json")
+
+    monkeypatch.setattr(Predictor, "decodes_on_device", property(lambda self: True))
+    calls = []
+    decode_batch = inference.Predictor.decode_many.__globals__["decode_batch"]
+    monkeypatch.setitem(
+        inference.Predictor.decode_many.__globals__,
+        "decode_batch",
+        lambda photos, *a, **k: calls.append(len(photos)) or decode_batch(photos, *a, **k),
+    )
+    answer = ask(predictor, request, "application/json")
+
+    assert calls == [len(SAMPLE_COUNTS) + 1]  # one call for the whole request
+    truncated = answer["predictions"][-1]
+    assert truncated["status"] == 400
+    assert truncated["error"].startswith("instances[7]: corrupt or truncated JPEG image")
+    assert truncated == expected["predictions"][-1]
+    for got, want in zip(answer["predictions"][:-1], expected["predictions"][:-1], strict=True):
+        assert_same(got, want)

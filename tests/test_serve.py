@@ -183,6 +183,8 @@ def test_network_workers_run_that_many_batches_at_once_each_on_its_own_threads(
     lock, running, seen = threading.Lock(), [0], {"overlap": 0, "threads": set()}
 
     class Watched:
+        decodes_on_device = False
+
         def predict(self, batch):
             with lock:
                 running[0] += 1
@@ -207,6 +209,66 @@ def test_network_workers_run_that_many_batches_at_once_each_on_its_own_threads(
     assert seen["overlap"] == workers
     assert seen["threads"] == {1}
     assert [a.count for a in answers] == [a.count for a in alone]
+
+
+def test_where_photos_are_decoded_on_the_device_requests_send_bytes_decoded_per_batch(
+    model_artifact, monkeypatch
+):
+    """The GPU arrangement, run on the CPU: photos of concurrent requests reach the network
+    worker as bytes and are decoded there together (``decode_batch``, nvJPEG on a GPU)."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from model.artifact import read_artifact
+    from model.predictor import Predictor
+    from model.server import create_app
+
+    model, card = read_artifact(model_artifact)
+    reference = Predictor(model, card)
+    photos = [sample_photo(image_id) for image_id in SAMPLE_COUNTS]
+    truncated = sample_photo()[:4000]
+    expected = [reference.predict([reference.decode(p)])[0] for p in photos]
+
+    monkeypatch.setattr(Predictor, "decodes_on_device", property(lambda self: True))
+    decoded_together = []
+    decode_many = Predictor.decode_many
+
+    def watched(self, items):
+        decoded_together.append(len(items))
+        return decode_many(self, items)
+
+    monkeypatch.setattr(Predictor, "decode_many", watched)
+
+    async def run():
+        app = create_app(Predictor(model, card), max_batch=8, window_ms=50, workers=1)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}/invocations"
+
+        async def post(session, body):
+            async with session.post(url, data=body, headers={"Content-Type": "image/jpeg"}) as r:
+                return r.status, await r.json()
+
+        async with aiohttp.ClientSession() as session:
+            answers = await asyncio.gather(*(post(session, b) for b in [*photos, truncated]))
+        await runner.cleanup()
+        return answers
+
+    answers = asyncio.run(run())
+
+    assert max(decoded_together) > 1  # several requests' photos in one decode call
+    assert sum(decoded_together) == len(photos) + 1
+    *good, bad = answers
+    assert bad[0] == 400
+    assert bad[1]["error"].startswith("corrupt or truncated JPEG image")
+    for (status, got), want in zip(good, expected, strict=True):
+        assert status == 200
+        assert got["count"] == want.count
+        assert got["probabilities"] == pytest.approx(want.probabilities, abs=1e-5)
 
 
 def runtime_client(url: str):
