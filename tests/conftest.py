@@ -236,6 +236,15 @@ SHARED_WEIGHTS = (
 )
 
 
+def default_model_card() -> dict[str, Any]:
+    """The card of the shipped default model (``model/default/model.tar.gz``)."""
+    import tarfile
+
+    artifact = SAMPLES.parents[1] / "model" / "default" / "model.tar.gz"
+    with tarfile.open(artifact) as tar:
+        return json.load(tar.extractfile("model_card.json"))
+
+
 def sample_photo(image_id: str = "00579") -> bytes:
     return (SAMPLES / "images" / f"{image_id}.jpg").read_bytes()
 

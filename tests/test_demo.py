@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 from bincheck.cli import main
 from bincheck.local.ports import free_port
 
+from .conftest import default_model_card
+
 
 class Rows(HTMLParser):
     """The report's table rows: (cells' text, has an inline thumbnail)."""
@@ -60,7 +62,7 @@ def test_demo_checks_every_sample_photo_reports_alerts_and_writes_the_report(tmp
     assert statuses["UNKNOWN_BIN"] == "1"
     assert statuses["INVALID_IMAGE"] == "1"
     assert sum(int(n) for n in statuses.values()) == 9
-    assert "9 photos checked by model counter-lite0-ordinal-median" in out
+    assert f"9 photos checked by model {default_model_card()['version']}" in out
     alerts = int(re.search(r"Alerts received on bincheck-alerts \((\d+)\)", out).group(1))
     assert alerts == int(statuses.get("MISMATCH", 0)) + int(statuses.get("UNCERTAIN", 0))
     assert out.rstrip().endswith("local stack stopped")

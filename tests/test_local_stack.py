@@ -15,7 +15,7 @@ from bincheck.local.ports import free_port
 from bincheck.local.stack import LocalStack, StackOptions
 from lambdas.checker.domain.decision import Status
 
-from .conftest import SAMPLE_COUNTS, sample_photo
+from .conftest import SAMPLE_COUNTS, default_model_card, sample_photo
 
 ALERTING = {Status.MISMATCH.value, Status.UNCERTAIN.value}
 
@@ -91,7 +91,7 @@ def test_every_photo_gets_one_record_and_alerts_reach_the_topic(stack, inbox):
     for image_id in SAMPLE_COUNTS:
         check = by_capture[image_id]
         assert check["expected_quantity"] == expected[check["bin_id"]]
-        assert check["model_version"] == "counter-lite0-ordinal-median"
+        assert check["model_version"] == default_model_card()["version"]
         assert check["image_uri"] == f"s3://bincheck-photos/bins/E2E-{image_id}/{image_id}.jpg"
         p = float(check["probability"])
         verdict = (

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from .conftest import default_model_card
 from .pipeline_moto import (
     MOTO_CONFIG,
     LambdaRuntime,
@@ -214,8 +215,10 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
     assert notice["outcome"] == "PROMOTED"
     assert notice["subject"] == f"bincheck: model counter-{run_id} promoted to {ENDPOINT}"
     assert notice["message"]["production"] == production_before
+    shipped = default_model_card()["metrics"]["test"]["accuracy"]
     assert notice["message"]["summary"].startswith(
-        "test accuracy (higher is better): candidate 0.4100, production 0.3559; better by 0.0541"
+        f"test accuracy (higher is better): candidate 0.4100, production {shipped:.4f}; "
+        f"better by {0.41 - shipped:.4f}"
     )
     assert json.loads(execution["output"])["promote"] is True
     assert sorted(set(pipeline.waits)) == [60, 300]  # endpoint, jobs
@@ -232,8 +235,9 @@ def _endpoint_alarms(pipeline: Pipeline) -> list[str]:
 
 
 def test_a_model_not_better_by_the_margin_is_not_promoted(pipeline):
-    pipeline.sim.scenario.final_figures = figures(0.362, 0.82, 1.18, 0.86)
     production = pipeline.record()
+    candidate = round(production["figures"]["accuracy"] + 0.006, 4)  # better, not by 0.01
+    pipeline.sim.scenario.final_figures = figures(candidate, 0.82, 1.18, 0.86)
 
     execution = pipeline.run({"data": f"s3://{BUCKET}/data/abid/", "promotion_margin": 0.01})
 
@@ -242,10 +246,10 @@ def test_a_model_not_better_by_the_margin_is_not_promoted(pipeline):
     assert "Notify not promoted" in states and "Create model" not in states
     [notice] = pipeline.notices()
     assert notice["outcome"] == "NOT_PROMOTED"
-    assert notice["message"]["candidate"]["figures"]["accuracy"] == 0.362
+    assert notice["message"]["candidate"]["figures"]["accuracy"] == candidate
     assert notice["message"]["production"]["figures"] == production["figures"]
     assert (
-        "better by 0.0061, margin 0.0100: keep the production model" in notice["message"]["summary"]
+        "better by 0.0060, margin 0.0100: keep the production model" in notice["message"]["summary"]
     )
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == LIVE_CONFIG

@@ -385,7 +385,7 @@ def test_the_production_record_starts_as_the_shipped_models_card(resources):
     value = json.loads("".join(p if isinstance(p, str) else _tokens(p) for p in parts))
     with tarfile.open(REPO / "model" / "default" / "model.tar.gz") as artifact:
         card = json.load(artifact.extractfile("model_card.json"))
-    assert value["version"] == card["version"] == "counter-lite0-ordinal-median"
+    assert value["version"] == card["version"]
     assert value["figures"] == card["metrics"]["test"]
     assert value["model_data"].startswith("s3://cdk-")  # the artifact the endpoint serves
     assert value["model_data"].endswith(".gz")
