@@ -142,12 +142,9 @@ class Batcher:
         if not self.predictor.decodes_on_device:
             return self.predictor.predict(items)
         decoded = self.predictor.decode_many(items)
-        predictions = iter(self.predictor.predict([d for d in decoded if not _refused(d)]))
-        return [d if _refused(d) else next(predictions) for d in decoded]
-
-
-def _refused(item: object) -> bool:
-    return isinstance(item, BadInput)
+        images = [d for d in decoded if not isinstance(d, BadInput)]
+        predictions = iter(self.predictor.predict(images))
+        return [d if isinstance(d, BadInput) else next(predictions) for d in decoded]
 
 
 class Runtime:
