@@ -3,7 +3,7 @@
     model.pt             the network's state dict
     model_card.json      version, backbone, K, input size, training data, metrics
     code/inference.py    the handler functions (model_fn, input_fn, predict_fn, output_fn)
-    code/model/          this package, so the artifact needs nothing from the repository
+    code/model/          this package but server.py, so it needs nothing from the repository
     code/requirements.txt
 
 The container extracts it into ``/opt/ml/model`` and imports ``code/inference.py``.
@@ -38,6 +38,11 @@ def build_model(
     return CountingNet(backbone, card.max_count, card.dropout)
 
 
+def container_sources() -> list[Path]:
+    """The package's modules the container runs: all but the local server (aiohttp)."""
+    return sorted(p for p in PACKAGE.glob("*.py") if p.name != "server.py")
+
+
 def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
     """The artifact's files by path: one definition for the tarball and the folder."""
     if model.max_count != card.max_count:
@@ -50,7 +55,7 @@ def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
         "code/inference.py": ENTRY_POINT.encode(),
         "code/requirements.txt": REQUIREMENTS.encode(),
     }
-    for source in sorted(PACKAGE.glob("*.py")):
+    for source in container_sources():
         files[f"code/model/{source.name}"] = source.read_bytes()
     return files
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import model
-from model.artifact import build_model, read_artifact, write_artifact
+from model.artifact import build_model, container_sources, read_artifact, write_artifact
 from model.backbones import create_backbone
 from model.card import ModelCard
 from model.folding import fold_batchnorm
@@ -157,7 +157,7 @@ def test_the_default_model_carries_this_checkouts_handler_code():
             for name in tar.getnames()
             if name.startswith("code/model/")
         }
-    current = {source.name: source.read_bytes() for source in package.glob("*.py")}
+    current = {source.name: source.read_bytes() for source in container_sources()}
     stale = sorted(
         name for name in current.keys() | shipped.keys() if current.get(name) != shipped.get(name)
     )
