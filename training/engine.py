@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
@@ -57,7 +58,9 @@ def train_one_epoch(
         scaler.update()
         scheduler.step()
         if ema is not None:
-            ema.update_parameters(model.module if hasattr(model, "module") else model)
+            ema.update_parameters(
+                model.module if isinstance(model, DistributedDataParallel) else model
+            )
         total += torch.stack(
             [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
         )

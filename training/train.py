@@ -104,7 +104,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--ema-decay",
         type=float,
-        default=0.0,
+        default=0.99,
         help="evaluate and ship an exponential moving average of the weights, updated "
         "every step with this decay (0 = off; 0.99 averages over about 100 steps)",
     )
@@ -125,7 +125,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         choices=LINE_FIGURES,
         help="the validation figure that picks the best epoch",
     )
-    opt.add_argument("--decoding", choices=DECODINGS, default="argmax")
+    opt.add_argument("--decoding", choices=DECODINGS, default="median")
     opt.add_argument("--tta", action="store_true", help="average with the mirrored photo")
     opt.add_argument("--workers", type=int, default=0)
     opt.add_argument("--seed", type=int, default=0)
