@@ -114,25 +114,14 @@ def input_fn(body: bytes | bytearray | str, content_type: str | None) -> Request
 
 @_statuses
 def predict_fn(request: Request, predictor: Predictor) -> Answers:
-    images = decode_all(request, predictor)
-    return answer(request, images, predictor.predict(list(images.values())))
+    photos = readable_photos(request)
+    outcomes = predictor.predict_decoded(predictor.decode_many(list(photos.values())))
+    return gather(request, dict(zip(photos, outcomes, strict=True)))
 
 
-def decode_all(request: Request, predictor: Predictor) -> dict[int, Any]:
-    """Decoded images by photo index; a photo that fails keeps its error (a single photo
-    raises it)."""
-    readable = [i for i, photo in enumerate(request.photos) if photo.error is None]
-    images = predictor.decode_many([request.photos[i].data or b"" for i in readable])
-    decoded = {}
-    for i, image in zip(readable, images, strict=True):
-        if isinstance(image, BadInput):
-            photo = request.photos[i]
-            photo.error = _named(image, photo.source) if request.batch else image
-        else:
-            decoded[i] = image
-    if not request.batch and request.photos[0].error:
-        raise request.photos[0].error
-    return decoded
+def readable_photos(request: Request) -> dict[int, bytes]:
+    """The bytes of each photo that arrived, by photo index."""
+    return {i: p.data or b"" for i, p in enumerate(request.photos) if p.error is None}
 
 
 def gather(request: Request, outcomes: dict[int, Prediction | BadInput]) -> Answers:
@@ -146,15 +135,6 @@ def gather(request: Request, outcomes: dict[int, Prediction | BadInput]) -> Answ
         raise request.photos[0].error
     results = [
         photo.error if photo.error else outcomes[i] for i, photo in enumerate(request.photos)
-    ]
-    return Answers(results, request.batch)  # type: ignore[arg-type]
-
-
-def answer(request: Request, decoded: dict[int, Any], predictions: list[Prediction]) -> Answers:
-    """Predictions back in request order, errors in place of the photos that had one."""
-    ordered = iter(predictions)
-    results = [
-        next(ordered) if i in decoded else photo.error for i, photo in enumerate(request.photos)
     ]
     return Answers(results, request.batch)  # type: ignore[arg-type]
 

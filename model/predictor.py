@@ -112,6 +112,11 @@ class Predictor:
                 results.append(error)
         return results
 
+    def predict_decoded(self, items: list[torch.Tensor | BadInput]) -> list[Prediction | BadInput]:
+        """Predictions for the decoded images; each refusal stays in its place."""
+        predictions = iter(self.predict([x for x in items if not isinstance(x, BadInput)]))
+        return [x if isinstance(x, BadInput) else next(predictions) for x in items]
+
     def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
         if not images:
             return []

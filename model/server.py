@@ -32,7 +32,7 @@ from aiohttp import web
 
 from .artifact import read_artifact
 from .images import DEFAULT_MAX_BYTES, BadInput
-from .inference import MAX_INSTANCES, answer, decode_all, gather, input_fn, output_fn
+from .inference import MAX_INSTANCES, gather, input_fn, output_fn, readable_photos
 from .predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,18 @@ class Batcher:
         )
         self.batch_sizes: list[int] = []
 
-    async def predict(self, images: list[torch.Tensor] | list[bytes]) -> list[Any]:
-        """Decoded images -> predictions; or, where the predictor decodes on its device,
-        photo bytes -> a prediction or the photo's refusal (``BadInput``) each."""
+    async def predict(self, items: list[Any]) -> list[Prediction | BadInput]:
+        """Decoded images (or, where the predictor decodes on its device, photo bytes) -> a
+        prediction each; a refusal (``BadInput``) stays in its place without queueing."""
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in images]
-        for image, future in zip(images, futures, strict=True):
-            self.queue.put_nowait((image, future))
+        futures = []
+        for item in items:
+            future = loop.create_future()
+            if isinstance(item, BadInput):
+                future.set_result(item)
+            else:
+                self.queue.put_nowait((item, future))
+            futures.append(future)
         return list(await asyncio.gather(*futures))
 
     async def run(self) -> None:
@@ -141,10 +146,7 @@ class Batcher:
     def _infer(self, items: list[Any]) -> list[Prediction | BadInput]:
         if not self.predictor.decodes_on_device:
             return self.predictor.predict(items)
-        decoded = self.predictor.decode_many(items)
-        images = [d for d in decoded if not isinstance(d, BadInput)]
-        predictions = iter(self.predictor.predict(images))
-        return [d if isinstance(d, BadInput) else next(predictions) for d in decoded]
+        return self.predictor.predict_decoded(self.predictor.decode_many(items))
 
 
 class Runtime:
@@ -201,16 +203,12 @@ async def invocations(request: web.Request) -> web.Response:
     try:
         body = await request.read()
         parsed = await loop.run_in_executor(pool, input_fn, body, request.content_type)
-        if predictor.decodes_on_device:  # photos go to the batch as bytes, decoded together
-            readable = [i for i, photo in enumerate(parsed.photos) if photo.error is None]
-            outcomes = await request.app[BATCHER].predict(
-                [parsed.photos[i].data or b"" for i in readable]
-            )
-            answers = gather(parsed, dict(zip(readable, outcomes, strict=True)))
-        else:
-            images = await loop.run_in_executor(pool, decode_all, parsed, predictor)
-            predictions = await request.app[BATCHER].predict(list(images.values()))
-            answers = answer(parsed, images, predictions)
+        photos = readable_photos(parsed)
+        items: list[Any] = list(photos.values())
+        if not predictor.decodes_on_device:  # else the batch is decoded on its device
+            items = await loop.run_in_executor(pool, predictor.decode_many, items)
+        outcomes = await request.app[BATCHER].predict(items)
+        answers = gather(parsed, dict(zip(photos, outcomes, strict=True)))
         text, content_type = output_fn(answers, request.headers.get("Accept"))
     except BadInput as error:
         return web.json_response({"error": error.message}, status=error.status)
