@@ -19,10 +19,12 @@ import pytest
 import torch
 from moto import mock_aws
 
-from model.artifact import read_artifact
+from model.artifact import build_model, read_artifact
+from model.card import ModelCard
 from model.counts import decode_counts
 from training import abid
 from training.data import Example, read_labels, split
+from training.engine import warmup_cosine
 from training.evaluate import evaluate_folder
 from training.losses import CountLoss
 from training.train import get_args_parser, main
@@ -112,6 +114,72 @@ def test_with_ema_the_averaged_weights_are_judged_and_shipped(photos, tmp_path):
     # The average trails the trained weights: shipping the raw ones would differ.
     assert not torch.equal(averaged[weight], saved["model"][weight])
     assert saved["ema"]["n_averaged"].item() > 1
+
+
+def test_a_frozen_backbone_keeps_its_weights_and_statistics_and_only_the_head_learns(
+    photos, tmp_path
+):
+    args = get_args_parser().parse_args(
+        tiny_run(photos, tmp_path, "--epochs", "2", "--freeze-backbone", "--ema-decay", "0")
+    )
+    torch.manual_seed(args.seed)  # as main() seeds before building the network
+    untrained = build_model(_card_as_main_builds_it(args))
+
+    main(args)
+
+    shipped, _ = read_artifact(tmp_path / "model.tar.gz")
+    before, after = untrained.state_dict(), shipped.state_dict()
+    backbone = [k for k in before if k.startswith("backbone.")]
+    assert any(k.endswith("running_mean") for k in backbone)  # statistics are checked too
+    changed = [k for k in backbone if not torch.equal(before[k], after[k])]
+    assert changed == []
+    assert not torch.equal(before["head.1.weight"], after["head.1.weight"])
+
+
+def test_probe_epochs_train_the_head_alone_first_then_the_backbone(photos, tmp_path):
+    def backbone_after(epochs: int, out: Path) -> dict[str, torch.Tensor]:
+        run = ["--epochs", str(epochs), "--probe-epochs", "1", "--ema-decay", "0"]
+        main(get_args_parser().parse_args([*tiny_run(photos, out, *run), "--patience", "9"]))
+        # The last epoch's weights: the shipped ones are the best epoch's.
+        saved = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
+        return {k: v for k, v in saved["model"].items() if k.startswith("backbone.")}
+
+    torch.manual_seed(0)
+    untrained = build_model(_card_as_main_builds_it(get_args_parser().parse_args([])))
+    initial = {k: v for k, v in untrained.state_dict().items() if k.startswith("backbone.")}
+    after_probe = backbone_after(1, tmp_path / "one")
+    after_both = backbone_after(2, tmp_path / "two")
+
+    assert all(torch.equal(initial[k], after_probe[k]) for k in initial)
+    assert not all(torch.equal(initial[k], after_both[k]) for k in initial)
+
+
+def test_a_delayed_group_waits_then_warms_up_and_decays_with_the_rest():
+    groups = [{"params": [torch.zeros(1, requires_grad=True)]} for _ in range(2)]
+    optimizer = torch.optim.AdamW(groups, lr=1.0)
+    scheduler = warmup_cosine(optimizer, warmup=2, total=10, starts=[0, 4])
+    rates = []
+    for _ in range(10):
+        rates.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+
+    head, backbone = zip(*rates, strict=True)
+    assert head[:3] == (0.5, 1.0, 1.0) and head[3] < 1.0
+    assert backbone[:4] == (0.0, 0.0, 0.0, 0.0)
+    assert backbone[4:6] == (0.5, 1.0)
+    assert backbone[6] == 1.0 > backbone[7] > backbone[8] > backbone[9] > 0
+
+
+def _card_as_main_builds_it(args) -> ModelCard:
+    return ModelCard(
+        version="tiny",
+        backbone=args.backbone,
+        max_count=args.max_count,
+        input_size=(args.height, args.width),
+        dropout=args.dropout,
+        decoding=args.decoding,
+    )
 
 
 def _train_process(args: list[str], **kwargs) -> subprocess.Popen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,15 +20,31 @@ from .metrics import count_metrics
 
 
 def warmup_cosine(
-    optimizer: torch.optim.Optimizer, warmup: float, total: int
+    optimizer: torch.optim.Optimizer,
+    warmup: float,
+    total: int,
+    starts: list[int] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1.0, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    """Linear warmup over ``warmup`` steps, then cosine decay to 0 at step ``total``.
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    ``starts`` gives each parameter group the step its schedule starts at (default 0 for
+    all); its learning rate is 0 before.
+    """
+
+    def schedule(start: int) -> Callable[[int], float]:
+        def factor(step: int) -> float:
+            step -= start
+            if step < 0:
+                return 0.0
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(1.0, total - start - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        return factor
+
+    starts = starts or [0] * len(optimizer.param_groups)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [schedule(s) for s in starts])
 
 
 def train_one_epoch(
@@ -42,8 +59,16 @@ def train_one_epoch(
     world: World,
     ema: AveragedModel | None = None,
 ) -> float:
-    """One pass over ``loader``; ``ema``, if given, follows the weights after every step."""
+    """One pass over ``loader``; ``ema``, if given, follows the weights after every step.
+
+    A frozen backbone (no parameter that trains) stays in eval mode, so its BatchNorm
+    statistics stay as pretrained: the features are those the pretrained network gives.
+    """
     model.train()
+    net = model.module if isinstance(model, DistributedDataParallel) else model
+    backbone = getattr(net, "backbone", None)
+    if backbone is not None and not any(p.requires_grad for p in backbone.parameters()):
+        backbone.eval()
     total = torch.zeros(2, device=device)
     for step, (images, targets) in enumerate(loader):
         if max_steps and step >= max_steps:
@@ -58,9 +83,7 @@ def train_one_epoch(
         scaler.update()
         scheduler.step()
         if ema is not None:
-            ema.update_parameters(
-                model.module if isinstance(model, DistributedDataParallel) else model
-            )
+            ema.update_parameters(net)
         total += torch.stack(
             [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
         )

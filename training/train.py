@@ -99,6 +99,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument("--batch-size", type=int, default=32)
     opt.add_argument("--lr", type=float, default=1e-3)
     opt.add_argument("--backbone-lr-scale", type=float, default=0.3)
+    opt.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="train the head only, on the pretrained features as they are (weights and "
+        "BatchNorm statistics): the published pipelines' recipe",
+    )
+    opt.add_argument(
+        "--probe-epochs",
+        type=int,
+        default=0,
+        help="train the head alone on the frozen backbone for this many epochs, then "
+        "everything, the backbone with its own warmup (LP-FT)",
+    )
     opt.add_argument("--weight-decay", type=float, default=0.05)
     opt.add_argument("--warmup-epochs", type=float, default=1.0)
     opt.add_argument(
@@ -166,18 +179,20 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         label_smoothing=args.label_smoothing,
         sigma=args.sigma,
     ).to(device)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": model.backbone.parameters(), "lr": args.lr * args.backbone_lr_scale},
-            {"params": model.head.parameters(), "lr": args.lr},
-        ],
-        weight_decay=args.weight_decay,
-    )
+    groups = [{"params": model.head.parameters(), "lr": args.lr}]
+    if not args.freeze_backbone:
+        groups.append(
+            {"params": model.backbone.parameters(), "lr": args.lr * args.backbone_lr_scale}
+        )
+    optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
     steps_per_epoch = (
         len(loaders["train"]) if not args.max_steps else min(args.max_steps, len(loaders["train"]))
     )
     scheduler = warmup_cosine(
-        optimizer, args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch
+        optimizer,
+        args.warmup_epochs * steps_per_epoch,
+        args.epochs * steps_per_epoch,
+        starts=[0, args.probe_epochs * steps_per_epoch][: len(groups)],
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     ema = (
@@ -199,9 +214,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         state = saved["state"]
         card = ModelCard(**{**card.__dict__, "version": saved["version"]})
         _log(world, f"resuming from {checkpoints}: epoch {state['epoch']} was the last completed")
-    trained = DistributedDataParallel(model) if world.distributed else model
+    trained, frozen = model, None
 
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
+        if frozen != (freeze := args.freeze_backbone or epoch <= args.probe_epochs):
+            # DDP syncs the parameters that train when it is built: rebuild it on a change.
+            frozen = freeze
+            model.backbone.requires_grad_(not frozen)
+            trained = DistributedDataParallel(model) if world.distributed else model
         if isinstance(loaders["train"].sampler, DistributedSampler):
             loaders["train"].sampler.set_epoch(epoch)
         train_loss = train_one_epoch(
