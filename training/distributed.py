@@ -40,3 +40,23 @@ def init_world() -> World:
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group(backend=backend)
     return world
+
+
+def check_replicas_agree(model: torch.nn.Module) -> None:
+    """Raise if the processes' copies of the weights differ.
+
+    Data parallel training keeps them identical only if every parameter that trains was
+    synchronised; one left out (a module unfrozen after DDP was built, say) diverges
+    silently. Called once at the end: one number per tensor, gathered as min and max.
+    """
+    fingerprint = torch.stack([p.detach().double().sum() for p in model.parameters()])
+    low, high = fingerprint.clone(), fingerprint.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    if not torch.allclose(low, high, rtol=1e-9, atol=0):
+        names = [
+            n
+            for (n, _), lo, hi in zip(model.named_parameters(), low, high, strict=True)
+            if not torch.isclose(lo, hi, rtol=1e-9, atol=0)
+        ]
+        raise RuntimeError(f"data parallel replicas disagree on {len(names)} tensors: {names[:5]}")

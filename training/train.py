@@ -36,7 +36,7 @@ from model.counts import DECODINGS
 
 from .checkpoint import current_job, load_checkpoint, save_checkpoint
 from .data import PhotoDataset, read_labels, split
-from .distributed import World, init_world
+from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
 from .metrics import confusion_matrix
@@ -281,6 +281,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             )
             break
 
+    if world.distributed:
+        check_replicas_agree(model)
     result: dict[str, Any] = {}
     if world.is_main:
         result = finish(args, evaluated, card, state, sets, loss_fn, device)
