@@ -154,6 +154,16 @@ def test_probe_epochs_train_the_head_alone_first_then_the_backbone(photos, tmp_p
     assert not all(torch.equal(initial[k], after_both[k]) for k in initial)
 
 
+def test_switches_take_a_value_as_sagemaker_passes_hyperparameters():
+    parse = get_args_parser().parse_args
+    assert parse(["--tta", "--freeze-backbone"]).freeze_backbone is True
+    assert parse(["--tta", "True", "--freeze-backbone", "false"]).tta is True
+    assert parse(["--freeze-backbone", "false"]).freeze_backbone is False
+    assert parse([]).tta is False
+    with pytest.raises(SystemExit):
+        parse(["--tta", "maybe"])
+
+
 def test_a_delayed_group_waits_then_warms_up_and_decays_with_the_rest():
     groups = [{"params": [torch.zeros(1, requires_grad=True)]} for _ in range(2)]
     optimizer = torch.optim.AdamW(groups, lr=1.0)

@@ -47,6 +47,16 @@ LINE_FIGURES = ("accuracy", "off_by_one", "rmse", "mae")
 SAGEMAKER_CHECKPOINTS = Path("/opt/ml/checkpoints")
 
 
+def _flag(value: str) -> bool:
+    """A switch given alone (``--tta``) or with a value, as SageMaker passes every
+    hyperparameter (``--tta True``)."""
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
@@ -101,7 +111,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument("--backbone-lr-scale", type=float, default=0.3)
     opt.add_argument(
         "--freeze-backbone",
-        action="store_true",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=False,
         help="train the head only, on the pretrained features as they are (weights and "
         "BatchNorm statistics): the published pipelines' recipe",
     )
@@ -139,7 +152,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="the validation figure that picks the best epoch",
     )
     opt.add_argument("--decoding", choices=DECODINGS, default="median")
-    opt.add_argument("--tta", action="store_true", help="average with the mirrored photo")
+    opt.add_argument(
+        "--tta",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=False,
+        help="average with the mirrored photo",
+    )
     opt.add_argument("--workers", type=int, default=0)
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--max-steps", type=int, default=0, help="per epoch, 0 = all (tests)")
