@@ -20,14 +20,13 @@ import torch
 from moto import mock_aws
 
 from model.artifact import build_model, read_artifact
-from model.card import ModelCard
 from model.counts import decode_counts
 from training import abid
 from training.data import Example, read_labels, split
 from training.engine import warmup_cosine
 from training.evaluate import evaluate_folder
 from training.losses import CountLoss
-from training.train import get_args_parser, main
+from training.train import card_from_args, get_args_parser, main
 
 from .conftest import SAMPLE_COUNTS, SAMPLES
 
@@ -123,7 +122,7 @@ def test_a_frozen_backbone_keeps_its_weights_and_statistics_and_only_the_head_le
         tiny_run(photos, tmp_path, "--epochs", "2", "--freeze-backbone", "--ema-decay", "0")
     )
     torch.manual_seed(args.seed)  # as main() seeds before building the network
-    untrained = build_model(_card_as_main_builds_it(args))
+    untrained = build_model(card_from_args(args))
 
     main(args)
 
@@ -145,7 +144,7 @@ def test_probe_epochs_train_the_head_alone_first_then_the_backbone(photos, tmp_p
         return {k: v for k, v in saved["model"].items() if k.startswith("backbone.")}
 
     torch.manual_seed(0)
-    untrained = build_model(_card_as_main_builds_it(get_args_parser().parse_args([])))
+    untrained = build_model(card_from_args(get_args_parser().parse_args([])))
     initial = {k: v for k, v in untrained.state_dict().items() if k.startswith("backbone.")}
     after_probe = backbone_after(1, tmp_path / "one")
     after_both = backbone_after(2, tmp_path / "two")
@@ -179,17 +178,6 @@ def test_a_delayed_group_waits_then_warms_up_and_decays_with_the_rest():
     assert backbone[:4] == (0.0, 0.0, 0.0, 0.0)
     assert backbone[4:6] == (0.5, 1.0)
     assert backbone[6] == 1.0 > backbone[7] > backbone[8] > backbone[9] > 0
-
-
-def _card_as_main_builds_it(args) -> ModelCard:
-    return ModelCard(
-        version="tiny",
-        backbone=args.backbone,
-        max_count=args.max_count,
-        input_size=(args.height, args.width),
-        dropout=args.dropout,
-        decoding=args.decoding,
-    )
 
 
 def _train_process(args: list[str], **kwargs) -> subprocess.Popen:

@@ -53,10 +53,7 @@ def check_replicas_agree(model: torch.nn.Module) -> None:
     low, high = fingerprint.clone(), fingerprint.clone()
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
-    if not torch.allclose(low, high, rtol=1e-9, atol=0):
-        names = [
-            n
-            for (n, _), lo, hi in zip(model.named_parameters(), low, high, strict=True)
-            if not torch.isclose(lo, hi, rtol=1e-9, atol=0)
-        ]
+    differ = ~torch.isclose(low, high, rtol=1e-9, atol=0)
+    if differ.any():
+        names = [n for (n, _), d in zip(model.named_parameters(), differ, strict=True) if d]
         raise RuntimeError(f"data parallel replicas disagree on {len(names)} tensors: {names[:5]}")

@@ -175,14 +175,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         if SAGEMAKER_CHECKPOINTS.parent.is_dir()
         else args.output_dir / "checkpoints"
     )
-    card = ModelCard(
-        version=args.version or time.strftime("counter-%Y%m%d-%H%M%S"),
-        backbone=args.backbone,
-        max_count=args.max_count,
-        input_size=(args.height, args.width),
-        dropout=args.dropout,
-        decoding=args.decoding,
-    )
+    card = card_from_args(args)
     _log(world, f"training on {world.size} process(es), {device}, checkpoints in {checkpoints}")
     sets = load_data(args, card)
     loaders = make_loaders(args, sets, world)
@@ -199,12 +192,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         label_smoothing=args.label_smoothing,
         sigma=args.sigma,
     ).to(device)
-    groups = [{"params": model.head.parameters(), "lr": args.lr}]
-    if not args.freeze_backbone:
-        groups.append(
-            {"params": model.backbone.parameters(), "lr": args.lr * args.backbone_lr_scale}
-        )
-    optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.head.parameters(), "lr": args.lr},
+            {"params": model.backbone.parameters(), "lr": args.lr * args.backbone_lr_scale},
+        ],
+        weight_decay=args.weight_decay,
+    )
+    # Epochs the backbone stays frozen: all of them with --freeze-backbone.
+    probe_epochs = args.epochs if args.freeze_backbone else args.probe_epochs
     steps_per_epoch = (
         len(loaders["train"]) if not args.max_steps else min(args.max_steps, len(loaders["train"]))
     )
@@ -212,7 +208,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         optimizer,
         args.warmup_epochs * steps_per_epoch,
         args.epochs * steps_per_epoch,
-        starts=[0, args.probe_epochs * steps_per_epoch][: len(groups)],
+        starts=[0, probe_epochs * steps_per_epoch],
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     ema = (
@@ -237,9 +233,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     trained, frozen = model, None
 
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
-        if frozen != (freeze := args.freeze_backbone or epoch <= args.probe_epochs):
+        if frozen != (epoch <= probe_epochs):
             # DDP syncs the parameters that train when it is built: rebuild it on a change.
-            frozen = freeze
+            frozen = epoch <= probe_epochs
             model.backbone.requires_grad_(not frozen)
             trained = DistributedDataParallel(model) if world.distributed else model
         if isinstance(loaders["train"].sampler, DistributedSampler):
@@ -310,6 +306,18 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
+
+
+def card_from_args(args: argparse.Namespace) -> ModelCard:
+    """The card of the network these arguments train (before training fills it in)."""
+    return ModelCard(
+        version=args.version or time.strftime("counter-%Y%m%d-%H%M%S"),
+        backbone=args.backbone,
+        max_count=args.max_count,
+        input_size=(args.height, args.width),
+        dropout=args.dropout,
+        decoding=args.decoding,
+    )
 
 
 def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, PhotoDataset]:
