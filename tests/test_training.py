@@ -153,6 +153,37 @@ def test_probe_epochs_train_the_head_alone_first_then_the_backbone(photos, tmp_p
     assert not all(torch.equal(initial[k], after_both[k]) for k in initial)
 
 
+def test_a_refit_trains_on_train_and_val_for_every_epoch_and_ships_the_last(
+    photos, tmp_path, capsys
+):
+    # Patience 1 would stop a validated run early; a refit validates nothing and goes on.
+    run = ["--epochs", "3", "--refit", "--patience", "1", "--ema-decay", "0"]
+    result = main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *run)))
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch=")]
+    assert [line.split()[0] for line in lines] == ["epoch=1", "epoch=2", "epoch=3"]
+    assert all(re.fullmatch(r"epoch=\d+ train_loss=[0-9.]+", line) for line in lines), lines
+    card = read_artifact(tmp_path / "model.tar.gz")[1]
+    assert card.training["examples"] == {"train": 14 + 7, "test": 7}
+    assert card.metrics["best_epoch"] == 3 and "validation" not in card.metrics
+    assert set(result["test"]) >= {"accuracy", "off_by_one", "rmse", "mae"}
+    shipped = read_artifact(tmp_path / "model.tar.gz")[0].state_dict()
+    last = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(shipped[k], last[k]) for k in shipped)
+
+
+def test_a_refit_needs_test_photos_and_does_not_count_the_training_folder_twice(
+    photos, tmp_path
+):
+    train = ["--train", str(photos), "--refit", "--epochs", "1"]
+    with pytest.raises(SystemExit, match="test"):
+        main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *train)))
+
+    main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *train, "--test", str(photos))))
+    card = read_artifact(tmp_path / "model.tar.gz")[1]
+    assert card.training["examples"]["train"] == 28  # every photo of the folder, once
+
+
 def test_switches_take_a_value_as_sagemaker_passes_hyperparameters():
     parse = get_args_parser().parse_args
     assert parse(["--tta", "--freeze-backbone"]).freeze_backbone is True

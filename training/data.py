@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from model.images import BadInput, decode
 
@@ -111,3 +111,10 @@ class PhotoDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, self.targets[index]
+
+
+def targets_of(dataset: Dataset) -> torch.Tensor:
+    """The classes of a PhotoDataset, or of PhotoDatasets concatenated (a refit)."""
+    if isinstance(dataset, ConcatDataset):
+        return torch.cat([targets_of(part) for part in dataset.datasets])
+    return dataset.targets

@@ -18,11 +18,21 @@ def plot_training(
     epochs = [h["epoch"] for h in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    left.plot(epochs, [h["val_loss"] for h in history], label="validation loss")
+    validated = [h for h in history if "val_loss" in h]  # none in a refit
+    if validated:
+        left.plot(
+            [h["epoch"] for h in validated],
+            [h["val_loss"] for h in validated],
+            label="validation loss",
+        )
     left.set_xlabel("epoch")
     left.legend()
     for key in ("val_accuracy", "val_off_by_one"):
-        right.plot(epochs, [h[key] for h in history], label=key.removeprefix("val_"))
+        right.plot(
+            [h["epoch"] for h in validated],
+            [h[key] for h in validated],
+            label=key.removeprefix("val_"),
+        )
     right.set_xlabel("epoch")
     right.set_ylim(0, 1)
     right.legend()

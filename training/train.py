@@ -10,6 +10,10 @@ training). A restarted job resumes from its checkpoint by itself. Each epoch pri
     epoch=N train_loss=... val_loss=... val_accuracy=... val_off_by_one=... val_rmse=... val_mae=...
 
 for the tuning job's metric regexes, and writes the same figures to ``metrics.json``.
+
+``--refit`` is the final fit once a recipe and its epoch count are chosen: it trains on the
+training and validation photos together for ``--epochs`` epochs, validates nothing (each
+line has ``epoch`` and ``train_loss`` only) and ships the last epoch's weights.
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler
 
 from model.artifact import build_model, write_artifact, write_artifact_dir
 from model.card import ModelCard
 from model.counts import DECODINGS
 
 from .checkpoint import current_job, load_checkpoint, save_checkpoint
-from .data import PhotoDataset, read_labels, split
+from .data import PhotoDataset, read_labels, split, targets_of
 from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
@@ -144,6 +148,16 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="0 no reweighting .. 1 inverse class frequency",
     )
     opt.add_argument("--augment", type=float, default=1.0, help="augmentation strength, 0 = none")
+    opt.add_argument(
+        "--refit",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=False,
+        help="train on the training and validation photos together for --epochs epochs and "
+        "ship the last epoch (no validation, no early stopping): the final fit of a recipe "
+        "whose epoch count was chosen on validation",
+    )
     opt.add_argument("--patience", type=int, default=5, help="early stopping, in epochs")
     opt.add_argument(
         "--select",
@@ -183,7 +197,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model = build_model(card, weights, drop_path_rate=args.drop_path)
     model = model.to(device, memory_format=torch.channels_last)
     class_weights = balanced_class_weights(
-        sets["train"].targets, args.max_count + 1, args.class_balance
+        targets_of(sets["train"]), args.max_count + 1, args.class_balance
     )
     loss_fn = CountLoss(
         args.loss,
@@ -253,15 +267,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             ema,
         )
         if world.is_main:
-            val = evaluate(evaluated, loaders["val"], loss_fn, device, card, tta=args.tta)
-            figures = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "val_loss": val["loss"],
-                **{f"val_{k}": val["metrics"][k] for k in LINE_FIGURES},
-            }
+            figures: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
+            if not args.refit:
+                val = evaluate(evaluated, loaders["val"], loss_fn, device, card, tta=args.tta)
+                figures["val_loss"] = val["loss"]
+                figures.update({f"val_{k}": val["metrics"][k] for k in LINE_FIGURES})
             state["history"].append(figures)
-            better = state["best"] is None or _better(figures, state["best"], args.select)
+            # A refit ships its last epoch.
+            better = (
+                args.refit or state["best"] is None or _better(figures, state["best"], args.select)
+            )
             if better:
                 state["best"], state["best_state"], state["stale"] = (
                     figures,
@@ -320,37 +335,46 @@ def card_from_args(args: argparse.Namespace) -> ModelCard:
     )
 
 
-def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, PhotoDataset]:
+def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
+    """The train/val/test datasets; a refit trains on train and val together."""
     if args.train:
-        folders = {"train": args.train, "val": args.val or args.train, "test": args.test}
+        # Without a validation channel, validate on the training photos (a refit has none).
+        val = args.val or (None if args.refit else args.train)
+        folders = {"train": args.train, "val": val, "test": args.test}
         parts = {name: read_labels(folder) if folder else [] for name, folder in folders.items()}
     elif args.data:
         folders = dict.fromkeys(("train", "val", "test"), args.data)
         parts = split(read_labels(args.data), seed=args.split_seed)
     else:
         raise SystemExit("no data: pass --data DIR (or --train/--val), or run as a SageMaker job")
-    for needed in ("train", "val"):
+    # A refit's figures come from the test photos alone.
+    for needed in ("train", "test") if args.refit else ("train", "val"):
         if not parts.get(needed):
             raise SystemExit(
                 f"no {needed} photos: the folder is too small to split, or name "
                 "the split of each photo in a 'split' column of labels.csv"
+                + (" (a refit reports on test photos: pass --test)" if args.train else "")
             )
+    trained_on = ("train", "val") if args.refit else ("train",)
     preset = TrainPreset(card.input_size, args.augment) if args.augment > 0 else None
-    return {
+    sets: dict[str, Dataset] = {
         name: PhotoDataset(
             folders[name],
             examples,
             card.input_size,
             card.max_count,
-            transform=preset if name == "train" else None,
+            transform=preset if name in trained_on else None,
         )
         for name, examples in parts.items()
         if examples
     }
+    if args.refit and "val" in sets:
+        sets["train"] = ConcatDataset([sets["train"], sets.pop("val")])
+    return sets
 
 
 def make_loaders(
-    args: argparse.Namespace, sets: dict[str, PhotoDataset], world: World
+    args: argparse.Namespace, sets: dict[str, Dataset], world: World
 ) -> dict[str, DataLoader]:
     sampler = (
         DistributedSampler(sets["train"], world.size, world.rank, seed=args.seed)
@@ -378,13 +402,15 @@ def finish(
     model: nn.Module,
     card: ModelCard,
     state: dict[str, Any],
-    sets: dict[str, PhotoDataset],
+    sets: dict[str, Dataset],
     loss_fn: nn.Module,
     device: torch.device,
 ) -> dict[str, Any]:
-    """Best epoch's weights -> test figures, the artifact, plots."""
+    """Best epoch's weights (a refit's last) -> test figures, the artifact, plots."""
     model.load_state_dict(state["best_state"])
-    summary: dict[str, Any] = {"best_epoch": state["best"]["epoch"], "validation": state["best"]}
+    summary: dict[str, Any] = {"best_epoch": state["best"]["epoch"]}
+    if not args.refit:
+        summary["validation"] = state["best"]
     report_set = "test" if "test" in sets else "val"
     final = evaluate(
         model, DataLoader(sets[report_set], batch_size=64), loss_fn, device, card, tta=args.tta
