@@ -172,9 +172,7 @@ def test_a_refit_trains_on_train_and_val_for_every_epoch_and_ships_the_last(
     assert all(torch.equal(shipped[k], last[k]) for k in shipped)
 
 
-def test_a_refit_needs_test_photos_and_does_not_count_the_training_folder_twice(
-    photos, tmp_path
-):
+def test_a_refit_needs_test_photos_and_does_not_count_the_training_folder_twice(photos, tmp_path):
     train = ["--train", str(photos), "--refit", "--epochs", "1"]
     with pytest.raises(SystemExit, match="test"):
         main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *train)))
