@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--wrong-rate", type=float, default=0.05, help="share of wrong expected quantities"
     )
+    evaluate.add_argument(
+        "--against",
+        type=Path,
+        help="a second model.tar.gz scored on the same photos: the differences, with intervals",
+    )
     evaluate.add_argument("--fast", action="store_true", help="the serving fast path")
     evaluate.add_argument(
         "--decoding", choices=["argmax", "median"], help="override the model card's decoding"
@@ -313,6 +318,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_folder, summary, write_outputs
 
     _require_model(args.model)
+    if args.against:
+        _require_model(args.against)
     report, rows = evaluate_folder(
         args.model,
         args.data,
@@ -322,6 +329,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         wrong_rate=args.wrong_rate,
         fast=args.fast,
         decoding=args.decoding,
+        against=args.against,
     )
     write_outputs(report, rows, out=args.out, predictions=args.predictions, plot=args.plot)
     print(summary(report))

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -19,13 +20,14 @@ import pytest
 import torch
 from moto import mock_aws
 
-from model.artifact import build_model, read_artifact
+from model.artifact import build_model, read_artifact, write_artifact
 from model.counts import decode_counts
 from training import abid
 from training.data import Example, read_labels, split
 from training.engine import warmup_cosine
 from training.evaluate import evaluate_folder
 from training.losses import CountLoss
+from training.metrics import bootstrap_intervals
 from training.train import card_from_args, get_args_parser, main
 
 from .conftest import SAMPLE_COUNTS, SAMPLES
@@ -282,6 +284,8 @@ def test_evaluation_on_real_photos(model_artifact, tmp_path):
     assert report["alerts"]["expected_is_true_count"]["n"] == 7
     assert report["alerts"]["expected_off_by_one"]["n"] == 13  # the empty bin has no -1
     assert sum(map(sum, report["confusion_matrix"])) == 7
+    low, high = report["intervals"]["accuracy"]
+    assert low <= metrics["accuracy"] <= high
 
 
 def test_evaluate_command_writes_report_predictions_and_plot(model_artifact, tmp_path, capsys):
@@ -297,6 +301,65 @@ def test_evaluate_command_writes_report_predictions_and_plot(model_artifact, tmp
     assert json.loads((tmp_path / "r.json").read_text())["photos"] == 7
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 7
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_against_a_second_model_scores_both_on_the_same_photos(
+    model_artifact, tmp_path, capsys
+):
+    from bincheck.cli import main as bincheck
+
+    argmax = ["--decoding", "argmax"]  # the same weights decoded otherwise: a second model
+    out = tmp_path / "r.json"
+    code = bincheck([
+        "evaluate", "--data", str(SAMPLES), "--model", str(model_artifact), "--subset", "all",
+        *argmax, "--against", str(model_artifact), "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+
+    report = json.loads(out.read_text())
+    alone, _ = evaluate_folder(model_artifact, SAMPLES, subset="all")
+    assert report["against"]["metrics"] == alone["metrics"]
+    for name, difference in report["against"]["difference"].items():
+        gap = report["metrics"][name] - alone["metrics"][name]
+        assert difference["value"] == pytest.approx(gap, abs=1e-4)
+        assert difference["interval"][0] <= difference["value"] <= difference["interval"][1]
+    assert "minus test-1 on the same photos" in capsys.readouterr().out
+
+
+def test_evaluate_against_a_model_of_another_split_is_refused(model_artifact, tmp_path):
+    model, card = read_artifact(model_artifact)
+    other = tmp_path / "other.tar.gz"
+    write_artifact(other, model, replace(card, training={**card.training, "split_seed": 1}))
+
+    with pytest.raises(ValueError, match="another split"):
+        evaluate_folder(model_artifact, SAMPLES, against=other)
+
+
+def test_an_accuracy_interval_is_as_wide_as_the_photos_leave_it():
+    truth = torch.arange(400) % 6
+    half_right = torch.where(torch.arange(400) % 2 == 0, truth, (truth + 2) % 6)
+
+    intervals = bootstrap_intervals(half_right, truth, max_count=6)
+
+    low, high = intervals["accuracy"]
+    assert low < 0.5 < high
+    assert high - low == pytest.approx(2 * 1.96 * (0.25 / 400) ** 0.5, rel=0.15)  # binomial
+    assert set(intervals) == {"accuracy", "off_by_one", "rmse", "mae"}
+    assert intervals == bootstrap_intervals(half_right, truth, max_count=6)  # seeded
+
+
+def test_a_paired_interval_tells_a_small_consistent_gain_from_the_luck_of_the_photos():
+    truth = torch.arange(400) % 6
+    baseline = torch.where(torch.arange(400) % 2 == 0, truth, (truth + 2) % 6)
+    better = baseline.clone()
+    better[1:40:2] = truth[1:40:2]  # 20 more photos right, none fewer: +0.05
+
+    difference = bootstrap_intervals(better, truth, 6, baseline=baseline)["accuracy"]
+    alone = [bootstrap_intervals(p, truth, 6)["accuracy"] for p in (better, baseline)]
+
+    assert 0 < difference[0] < 0.05 < difference[1]
+    assert alone[0][0] < alone[1][1]  # separate intervals overlap: they cannot tell
+    assert bootstrap_intervals(baseline, truth, 6, baseline=baseline)["accuracy"] == (0, 0)
 
 
 def test_ordinal_loss_costs_near_misses_less_than_far_ones():

@@ -5,6 +5,8 @@ confusion matrix. The alert table replays the checker's own decision rule (``jud
 two kinds of expected quantity: the true count (the warehouse system is right) and the
 true count plus or minus one (it is wrong by one item, the hardest error to catch).
 Suggested thresholds reach a target precision at the rate of wrong expectations given.
+Each counts 0-5 figure comes with a 95% bootstrap interval; ``against`` scores a second
+model on the same photos and gives the intervals of the differences.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from model.artifact import read_artifact
 from model.predictor import Prediction, Predictor
 
 from .data import Example, read_labels, split
-from .metrics import confusion_matrix, count_metrics
+from .metrics import bootstrap_intervals, confusion_matrix, count_metrics
 from .plots import save_confusion
 
 
@@ -46,23 +48,29 @@ def evaluate_folder(
     fast: bool = False,
     decoding: str | None = None,
     batch_size: int = 32,
+    against: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``decoding`` overrides the card's, to compare decodings on the same weights."""
+    """``decoding`` overrides the card's, to compare decodings on the same weights;
+    ``against`` is a second model, judged on the same photos as it comes."""
     thresholds = thresholds or Thresholds()
     model, card = read_artifact(model_path)
     if decoding:
         card = dataclasses.replace(card, decoding=decoding)
+    split_seed = int(card.training.get("split_seed", 0))
+    versus = read_artifact(against) if against is not None else None
+    if versus is not None:
+        other_seed = int(versus[1].training.get("split_seed", 0))
+        if subset != "all" and other_seed != split_seed:
+            raise ValueError(
+                f"{against} was trained on another split (seed {other_seed}, not {split_seed}):"
+                f" the {subset} photos are not held out for both models"
+            )
     examples = read_labels(folder)
     if subset != "all":
-        examples = split(examples, seed=int(card.training.get("split_seed", 0)))[subset]
-    predictor = Predictor(model, card, fast=fast)
-    predictions: list[Prediction] = []
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        images = [
-            predictor.decode((folder / "images" / f"{e.image_id}.jpg").read_bytes()) for e in chunk
-        ]
-        predictions += predictor.predict(images)
+        examples = split(examples, seed=split_seed)[subset]
+    if not examples:
+        raise ValueError(f"{folder} has no {subset} photos in the split of {card.version}")
+    predictions = predict_photos(Predictor(model, card, fast=fast), folder, examples, batch_size)
 
     counts = torch.tensor([e.count for e in examples])
     predicted = torch.tensor([p.count for p in predictions])
@@ -74,15 +82,48 @@ def evaluate_folder(
         "photos": len(examples),
         "decoding": card.decoding,
         "metrics": count_metrics(predicted, counts, card.max_count),
+        "intervals": bootstrap_intervals(predicted, counts, card.max_count),
         "confusion_matrix": confusion_matrix(predicted, counts, card.max_count).tolist(),
         "alerts": alert_table(examples, predictions, thresholds),
         "suggested_thresholds": suggest_thresholds(scored, target_precision, wrong_rate),
     }
+    if versus is not None:
+        other_model, other_card = versus
+        other = predict_photos(Predictor(other_model, other_card, fast=fast), folder, examples)
+        other_predicted = torch.tensor([p.count for p in other])
+        other_metrics = count_metrics(other_predicted, counts, other_card.max_count)
+        intervals = bootstrap_intervals(
+            predicted, counts, card.max_count, baseline=other_predicted.clamp(max=card.max_count)
+        )
+        report["against"] = {
+            "model_version": other_card.version,
+            "metrics": other_metrics,
+            "difference": {
+                name: {
+                    "value": round(report["metrics"][name] - other_metrics[name], 4),
+                    "interval": interval,
+                }
+                for name, interval in intervals.items()
+            },
+        }
     rows = [
         {"image_id": e.image_id, "true_count": e.count, **p.to_dict()}
         for e, p in zip(examples, predictions, strict=True)
     ]
     return report, rows
+
+
+def predict_photos(
+    predictor: Predictor, folder: Path, examples: list[Example], batch_size: int = 32
+) -> list[Prediction]:
+    predictions: list[Prediction] = []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        images = [
+            predictor.decode((folder / "images" / f"{e.image_id}.jpg").read_bytes()) for e in chunk
+        ]
+        predictions += predictor.predict(images)
+    return predictions
 
 
 def _decision_input(prediction: Prediction) -> CountPrediction:
@@ -190,6 +231,9 @@ def write_outputs(
         save_confusion(plot, torch.tensor(report["confusion_matrix"]), title)
 
 
+_LABELS = {"accuracy": "accuracy", "off_by_one": "off-by-one", "rmse": "RMSE", "mae": "MAE"}
+
+
 def summary(report: dict[str, Any]) -> str:
     m = report["metrics"]
     lines = [f"{report['model_version']}: {report['photos']} {report['subset']} photos"]
@@ -200,6 +244,27 @@ def summary(report: dict[str, Any]) -> str:
                 f"accuracy {m[f'accuracy{suffix}']:.3f}  off-by-one {m[f'off_by_one{suffix}']:.3f}"
                 f"  RMSE {m[f'rmse{suffix}']:.3f}  MAE {m[f'mae{suffix}']:.3f}"
             )
+    if report["intervals"]:
+        lines.append(
+            "  95% intervals, counts 0-5 (bootstrap over photos): "
+            + "  ".join(
+                f"{_LABELS[name]} {low:.3f}-{high:.3f}"
+                for name, (low, high) in report["intervals"].items()
+            )
+        )
+    if "against" in report:
+        versus = report["against"]
+        lines.append(
+            f"  minus {versus['model_version']} on the same photos, counts 0-5 (95% interval):"
+        )
+        lines.append(
+            "    "
+            + "  ".join(
+                f"{_LABELS[name]} {d['value']:+.3f} ({d['interval'][0]:+.3f} to "
+                f"{d['interval'][1]:+.3f})"
+                for name, d in versus["difference"].items()
+            )
+        )
     lines.append("  verdicts at the configured thresholds:")
     for case, row in report["alerts"].items():
         lines.append(
