@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lambdas.pipeline.decision import RecordError, check_record, decide
+from lambdas.pipeline.fields import NOT_FOR_TUNING, SWITCHES
 from lambdas.pipeline.plan import plan, run_id
 from lambdas.pipeline.request import InvalidRequest, RunRequest, parse_request
 
@@ -44,7 +45,13 @@ def test_every_problem_is_reported_at_once():
                 "objective": "f1",
                 "promotion_margin": -0.1,
                 "reuse_best_tuning_job": "yes",
-                "hyperparameters": {"lr": 0.1, "split_seed": 3, "tta": True, "Bad Name": 1},
+                "hyperparameters": {
+                    "lr": 0.1,
+                    "split_seed": 3,
+                    "sigma": True,
+                    "refit": "true",
+                    "Bad Name": 1,
+                },
                 "epochs": 10,
             },
             bucket="training-bucket",
@@ -63,7 +70,8 @@ def test_every_problem_is_reported_at_once():
         "losses must be a non-empty list of distinct ('ce', 'ordinal'), got ['ce', 'hinge']",
         "hyperparameter 'lr' is set by the pipeline, not by the request",
         "hyperparameter 'split-seed' is set by the pipeline, not by the request",
-        "hyperparameter 'tta' must be a string or a number (flags such as --tta cannot",
+        "hyperparameter 'sigma' must be a string or a number (true or false only for the",
+        "hyperparameter 'refit' would leave the tuning jobs without validation figures",
         "hyperparameter 'Bad Name' is not a train.py option name",
         "promotion_margin must be a number in 0..10, got -0.1",
         "reuse_best_tuning_job must be true or false, got 'yes'",
@@ -102,6 +110,24 @@ def test_budget_limits_are_checked_against_each_other_and_the_pipelines_time_lim
 def test_hyperparameter_names_are_read_as_train_py_spells_its_options():
     request = parse_request({"data": DATA, "hyperparameters": {"max_count": 8, "sigma": 0.5}})
     assert request.hyperparameters == {"max-count": "8", "sigma": "0.5"}
+
+
+def test_switches_take_a_json_boolean_as_train_py_reads_one():
+    from training.train import _flag, get_args_parser
+
+    switches = {
+        option.removeprefix("--")
+        for action in get_args_parser()._actions
+        if action.type is _flag
+        for option in action.option_strings
+    }
+    assert switches == SWITCHES | NOT_FOR_TUNING  # the pipeline knows every one
+
+    request = parse_request(
+        {"data": DATA, "hyperparameters": {"tta": True, "freeze_backbone": False}}
+    )
+    assert request.hyperparameters == {"tta": "true", "freeze-backbone": "false"}
+    assert get_args_parser().parse_args(["--tta", "true", "--freeze-backbone", "false"]).tta
 
 
 def test_plan_names_fit_sagemakers_limits_and_ranges_are_plain_decimal_strings():

@@ -15,6 +15,10 @@ TUNED = frozenset({"lr", "batch-size", "weight-decay", "loss"})
 # which fixes the held-out test photos of a data folder: every run tests on the same ones.
 RESERVED = TUNED | {"select", "version", "data", "train", "val", "test", "split-seed"}
 RESERVED |= {"model-dir", "output-dir", "checkpoint-dir"}
+# train.py's switches, which take true or false: a JSON boolean is passed as one of those.
+SWITCHES = frozenset({"tta", "freeze-backbone"})
+# A refit validates nothing: the tuning jobs would have no figure to be ranked by.
+NOT_FOR_TUNING = frozenset({"refit"})
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)")
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.(\d*x?large|metal)")
 _HYPERPARAMETER = re.compile(r"[a-z][a-z0-9-]{0,62}")
@@ -163,11 +167,19 @@ class FieldReader:
                     "hyperparameters",
                     f"hyperparameter {name!r} is set by the pipeline, not by the request",
                 )
+            elif name in NOT_FOR_TUNING:
+                self._bad(
+                    "hyperparameters",
+                    f"hyperparameter {name!r} would leave the tuning jobs without validation "
+                    "figures to rank them by",
+                )
+            elif isinstance(raw_value, bool) and name in SWITCHES:
+                result[name] = str(raw_value).lower()
             elif isinstance(raw_value, bool) or not isinstance(raw_value, str | int | float):
                 self._bad(
                     "hyperparameters",
-                    f"hyperparameter {name!r} must be a string or a number (flags such as "
-                    f"--tta cannot be passed as name=value), got {raw_value!r}",
+                    f"hyperparameter {name!r} must be a string or a number (true or false "
+                    f"only for the switches {', '.join(sorted(SWITCHES))}), got {raw_value!r}",
                 )
             else:
                 result[name] = str(raw_value)
