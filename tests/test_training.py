@@ -82,6 +82,8 @@ def test_each_epoch_prints_the_metrics_line_and_writes_the_same_figures(photos, 
     }
     assert result["best_epoch"] in (1, 2)
     assert set(result["test"]) >= {"accuracy", "off_by_one", "rmse", "mae", "accuracy_all"}
+    low, high = result["test_intervals"]["accuracy"]  # how sure the figure is, on the card
+    assert low <= result["test"]["accuracy"] <= high
 
 
 def test_sagemaker_model_dir_gets_the_unpacked_artifact(photos, tmp_path):

@@ -43,7 +43,7 @@ from .data import PhotoDataset, read_labels, split, targets_of
 from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
-from .metrics import confusion_matrix
+from .metrics import bootstrap_intervals, confusion_matrix
 from .plots import plot_training
 from .presets import TrainPreset
 
@@ -416,6 +416,9 @@ def finish(
         model, DataLoader(sets[report_set], batch_size=64), loss_fn, device, card, tta=args.tta
     )
     summary[report_set] = final["metrics"]
+    summary[f"{report_set}_intervals"] = bootstrap_intervals(
+        final["predicted"], final["counts"], card.max_count
+    )
     card = ModelCard(
         **{
             **card.__dict__,
