@@ -1,0 +1,116 @@
+"""Learning curve: how held-out accuracy grows with the number of training photos.
+
+The question it answers: is the counting model short of data (more photos would raise its
+figures) or short of something else? It trains one recipe (by default the default model's)
+on nested, count-stratified fractions of one data folder's training photos, keeping the
+validation and test photos fixed, and scores every model on the same test photos. Each
+row's difference from the largest fraction comes with a paired 95% bootstrap interval.
+
+The fractions are folders of links (``labels.csv`` names each photo's split), written under
+``--out`` beside each run's output, so every run is a plain ``python -m training.train``
+that can be repeated by hand. A fraction whose run finished is not trained again.
+
+    .venv/bin/python benchmarks/learning_curve.py --data ../shared/data/abid \\
+        --weights ../shared/weights/tf_efficientnet_lite0.imagenet.pth --fractions 0.25 0.5 1 \\
+        --full model/default/model.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from training.data import Example, read_labels, split
+from training.evaluate import evaluate_folder
+
+# The default model's recipe (model/default's card), without its data and outputs.
+DEFAULT_RECIPE = (
+    "--height 240 --width 320 --epochs 15 --loss ordinal --decoding median --select accuracy "
+    "--patience 6 --ema-decay 0.99"
+)
+
+
+def nested_fraction(examples: list[Example], fraction: float, seed: int = 0) -> list[Example]:
+    """The first ``fraction`` of each count's photos in a seeded order: a smaller fraction's
+    photos are always among a larger one's, and every count keeps its share."""
+    groups: dict[int, list[Example]] = defaultdict(list)
+    for example in examples:
+        groups[example.count].append(example)
+    chosen = []
+    for group in groups.values():
+        group.sort(key=lambda e: hashlib.sha256(f"curve{seed}:{e.image_id}".encode()).digest())
+        chosen += group[: max(1, round(len(group) * fraction))]
+    return chosen
+
+
+def write_fraction(data: Path, folder: Path, fraction: float, split_seed: int) -> int:
+    """A data folder of links: ``fraction`` of the training photos, all val and test ones."""
+    parts = split(read_labels(data), seed=split_seed)
+    parts["train"] = nested_fraction(parts["train"], fraction)
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows = ["image_id,count,split"]
+    for name, examples in parts.items():
+        for e in examples:
+            link = images / f"{e.image_id}.jpg"
+            if not link.exists():
+                link.symlink_to((data / "images" / f"{e.image_id}.jpg").resolve())
+            rows.append(f"{e.image_id},{e.count},{name}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return len(parts["train"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--weights", required=True, help="pretrained backbone weights")
+    parser.add_argument("--out", type=Path, default=Path("runs/learning-curve"))
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="train.py options")
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument(
+        "--full",
+        type=Path,
+        help="a model already trained with the recipe on all training photos of this split "
+        "(model/default/model.tar.gz for the default recipe): the 1.0 row, not trained again",
+    )
+    args = parser.parse_args()
+
+    rows = []
+    for fraction in sorted(args.fractions):
+        run = args.out / f"fraction-{fraction:g}"
+        photos = write_fraction(args.data, run / "data", fraction, args.split_seed)
+        artifact = args.full if args.full and fraction == 1 else run / "model.tar.gz"
+        if not artifact.is_file():
+            command = [
+                sys.executable, "-m", "training.train", "--data", str(run / "data"),
+                "--weights", args.weights, "--output-dir", str(run),
+                "--version", f"curve-{fraction:g}", *shlex.split(args.recipe),
+            ]  # fmt: skip
+            print("$", shlex.join(command), flush=True)
+            subprocess.run(command, check=True)
+        rows.append((fraction, photos, artifact, run / "data"))
+
+    largest = rows[-1][2]
+    print(f"\ntest photos, counts 0-5; difference from the {rows[-1][1]}-photo model, paired 95%")
+    print("| training photos | accuracy | off-by-one | RMSE | accuracy difference (95%) |")
+    print("| --- | --- | --- | --- | --- |")
+    for fraction, photos, artifact, data in rows:  # the same test photos in every folder
+        report, _ = evaluate_folder(artifact, data, against=largest)
+        m, d = report["metrics"], report["against"]["difference"]["accuracy"]
+        print(
+            f"| {photos} ({fraction:g}) | {m['accuracy']:.3f} | {m['off_by_one']:.3f} | "
+            f"{m['rmse']:.2f} | {d['value']:+.3f} ({d['interval'][0]:+.3f} to "
+            f"{d['interval'][1]:+.3f}) |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
