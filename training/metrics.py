@@ -5,8 +5,8 @@ Reported on counts 0-5 (the ABID challenge's "moderate" task) and on all counts.
 prediction of "K or more" counts as K; on all counts, true counts above K count as K too.
 A few hundred held-out photos leave an accuracy uncertain by several points, so
 ``bootstrap_intervals`` gives each counts 0-5 figure an interval, or the interval of the
-difference between two models judged on the same photos (paired: far narrower than two
-separate intervals suggest).
+difference between two models judged on the same photos (paired: it rests on the photos
+where they disagree, and can show a gain that two overlapping intervals would hide).
 """
 
 from __future__ import annotations
