@@ -23,7 +23,7 @@ from moto import mock_aws
 from model.artifact import build_model, read_artifact, write_artifact
 from model.counts import decode_counts
 from training import abid
-from training.data import Example, read_labels, split
+from training.data import Example, PhotoDataset, fits_in_memory, read_labels, split
 from training.engine import warmup_cosine
 from training.evaluate import evaluate_folder
 from training.losses import CountLoss
@@ -184,6 +184,25 @@ def test_a_refit_needs_test_photos_and_does_not_count_the_training_folder_twice(
     main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *train, "--test", str(photos))))
     card = read_artifact(tmp_path / "model.tar.gz")[1]
     assert card.training["examples"]["train"] == 28  # every photo of the folder, once
+
+
+def test_photos_over_the_cache_budget_are_decoded_as_read_by_worker_processes(
+    photos, tmp_path, capsys
+):
+    examples = read_labels(photos)
+    cached = PhotoDataset(photos, examples, (32, 48), 6)
+    streamed = PhotoDataset(photos, examples, (32, 48), 6, cache=False)
+    assert streamed.images is None
+    assert all(torch.equal(cached[i][0], streamed[i][0]) for i in range(len(examples)))
+    assert fits_in_memory(1000, (240, 320), 0.25) and not fits_in_memory(1000, (240, 320), 0.2)
+
+    run = ["--epochs", "1", "--cache-gb", "0", "--workers", "2"]
+    result = main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *run)))
+
+    out = capsys.readouterr().out
+    assert "28 photos over --cache-gb 0: decoded as they are read" in out
+    assert LINE.match(next(line for line in out.splitlines() if line.startswith("epoch=")))
+    assert set(result["test"]) >= {"accuracy", "rmse"}
 
 
 def test_switches_take_a_value_as_sagemaker_passes_hyperparameters():

@@ -39,7 +39,7 @@ from model.card import ModelCard
 from model.counts import DECODINGS
 
 from .checkpoint import current_job, load_checkpoint, save_checkpoint
-from .data import PhotoDataset, read_labels, split, targets_of
+from .data import PhotoDataset, fits_in_memory, is_cached, read_labels, split, targets_of
 from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
@@ -174,7 +174,20 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=False,
         help="average with the mirrored photo",
     )
-    opt.add_argument("--workers", type=int, default=0)
+    opt.add_argument(
+        "--cache-gb",
+        type=float,
+        default=8.0,
+        help="decode the photos once and keep them in memory (each process) when they fit "
+        "in this many GB; otherwise decode them as they are read",
+    )
+    opt.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data loading processes (default: none for photos in memory, else up to 8 "
+        "per GPU or process, from the CPU cores)",
+    )
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--max-steps", type=int, default=0, help="per epoch, 0 = all (tests)")
     return parser
@@ -192,6 +205,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     card = card_from_args(args)
     _log(world, f"training on {world.size} process(es), {device}, checkpoints in {checkpoints}")
     sets = load_data(args, card)
+    _log(
+        world,
+        f"{sum(map(len, sets.values()))} photos "
+        + (
+            "decoded once and kept in memory"
+            if is_cached(sets["train"])
+            else f"over --cache-gb {args.cache_gb:g}: decoded as they are read"
+        ),
+    )
     loaders = make_loaders(args, sets, world)
     weights = None if args.weights == "none" else args.weights
     model = build_model(card, weights, drop_path_rate=args.drop_path)
@@ -357,6 +379,7 @@ def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
             )
     trained_on = ("train", "val") if args.refit else ("train",)
     preset = TrainPreset(card.input_size, args.augment) if args.augment > 0 else None
+    cache = fits_in_memory(sum(map(len, parts.values())), card.input_size, args.cache_gb)
     sets: dict[str, Dataset] = {
         name: PhotoDataset(
             folders[name],
@@ -364,6 +387,7 @@ def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
             card.input_size,
             card.max_count,
             transform=preset if name in trained_on else None,
+            cache=cache,
         )
         for name, examples in parts.items()
         if examples
@@ -376,6 +400,11 @@ def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
 def make_loaders(
     args: argparse.Namespace, sets: dict[str, Dataset], world: World
 ) -> dict[str, DataLoader]:
+    workers = args.workers
+    if workers is None:  # decoding is the work: processes, not the GPU's time
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        workers = 0 if is_cached(sets["train"]) else min(8, (os.cpu_count() or 1) // local)
+    options = {"num_workers": workers, "persistent_workers": workers > 0}
     sampler = (
         DistributedSampler(sets["train"], world.size, world.rank, seed=args.seed)
         if world.distributed
@@ -388,12 +417,12 @@ def make_loaders(
             sampler=sampler,
             shuffle=sampler is None,
             drop_last=len(sets["train"]) > args.batch_size,
-            num_workers=args.workers,
+            **options,
         ),
     }
     for name in ("val", "test"):
         if name in sets:
-            loaders[name] = DataLoader(sets[name], batch_size=64, num_workers=args.workers)
+            loaders[name] = DataLoader(sets[name], batch_size=64, **options)
     return loaders
 
 
