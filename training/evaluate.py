@@ -22,6 +22,7 @@ import torch
 
 from lambdas.checker.domain.decision import CountPrediction, Status, Thresholds, judge
 from model.artifact import read_artifact
+from model.card import ModelCard
 from model.predictor import Prediction, Predictor
 
 from .data import Example, read_labels, split
@@ -88,29 +89,39 @@ def evaluate_folder(
         "suggested_thresholds": suggest_thresholds(scored, target_precision, wrong_rate),
     }
     if versus is not None:
-        other_model, other_card = versus
-        other = predict_photos(Predictor(other_model, other_card, fast=fast), folder, examples)
-        other_predicted = torch.tensor([p.count for p in other])
-        other_metrics = count_metrics(other_predicted, counts, other_card.max_count)
-        intervals = bootstrap_intervals(
-            predicted, counts, card.max_count, baseline=other_predicted.clamp(max=card.max_count)
+        other = Predictor(*versus, fast=fast)
+        other_predicted = torch.tensor(
+            [p.count for p in predict_photos(other, folder, examples, batch_size)]
         )
-        report["against"] = {
-            "model_version": other_card.version,
-            "metrics": other_metrics,
-            "difference": {
-                name: {
-                    "value": round(report["metrics"][name] - other_metrics[name], 4),
-                    "interval": interval,
-                }
-                for name, interval in intervals.items()
-            },
-        }
+        report["against"] = compare(predicted, other_predicted, counts, card, versus[1])
     rows = [
         {"image_id": e.image_id, "true_count": e.count, **p.to_dict()}
         for e, p in zip(examples, predictions, strict=True)
     ]
     return report, rows
+
+
+def compare(
+    predicted: torch.Tensor,
+    other: torch.Tensor,
+    counts: torch.Tensor,
+    card: ModelCard,
+    other_card: ModelCard,
+) -> dict[str, Any]:
+    """The other model's figures, and ours minus its with paired 95% intervals."""
+    mine = count_metrics(predicted, counts, card.max_count)
+    theirs = count_metrics(other, counts, other_card.max_count)
+    intervals = bootstrap_intervals(
+        predicted, counts, card.max_count, baseline=other.clamp(max=card.max_count)
+    )
+    return {
+        "model_version": other_card.version,
+        "metrics": theirs,
+        "difference": {
+            name: {"value": round(mine[name] - theirs[name], 4), "interval": interval}
+            for name, interval in intervals.items()
+        },
+    }
 
 
 def predict_photos(
