@@ -338,7 +338,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         check_replicas_agree(model)
     result: dict[str, Any] = {}
     if world.is_main:
-        result = finish(args, evaluated, card, state, sets, loss_fn, device)
+        result = finish(args, evaluated, card, state, sets, loaders, loss_fn, device)
     if world.distributed:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
@@ -432,6 +432,7 @@ def finish(
     card: ModelCard,
     state: dict[str, Any],
     sets: dict[str, Dataset],
+    loaders: dict[str, DataLoader],
     loss_fn: nn.Module,
     device: torch.device,
 ) -> dict[str, Any]:
@@ -441,9 +442,7 @@ def finish(
     if not args.refit:
         summary["validation"] = state["best"]
     report_set = "test" if "test" in sets else "val"
-    final = evaluate(
-        model, DataLoader(sets[report_set], batch_size=64), loss_fn, device, card, tta=args.tta
-    )
+    final = evaluate(model, loaders[report_set], loss_fn, device, card, tta=args.tta)
     summary[report_set] = final["metrics"]
     summary[f"{report_set}_intervals"] = bootstrap_intervals(
         final["predicted"], final["counts"], card.max_count
