@@ -28,7 +28,7 @@ from training.engine import warmup_cosine
 from training.evaluate import evaluate_folder
 from training.losses import CountLoss
 from training.metrics import bootstrap_intervals
-from training.train import card_from_args, get_args_parser, main
+from training.train import card_from_args, ema_decay, get_args_parser, main
 
 from .conftest import SAMPLE_COUNTS, SAMPLES
 
@@ -117,6 +117,16 @@ def test_with_ema_the_averaged_weights_are_judged_and_shipped(photos, tmp_path):
     # The average trails the trained weights: shipping the raw ones would differ.
     assert not torch.equal(averaged[weight], saved["model"][weight])
     assert saved["ema"]["n_averaged"].item() > 1
+
+
+def test_the_weight_average_spans_epochs_whatever_the_data_sets_size():
+    parse = get_args_parser().parse_args
+    shared = 1425 // 32  # steps an epoch of the default model's training photos
+    assert ema_decay(parse([]), shared) == pytest.approx(0.99, abs=2e-4)
+    moderate = 324_735 // 32  # ABID's moderate split: the same 2.3 epochs, not 100 steps
+    assert 1 / (1 - ema_decay(parse([]), moderate)) == pytest.approx(2.3 * moderate)
+    assert ema_decay(parse(["--ema-decay", "0.5"]), moderate) == 0.5
+    assert ema_decay(parse(["--ema-epochs", "0"]), shared) == 0
 
 
 def test_a_frozen_backbone_keeps_its_weights_and_statistics_and_only_the_head_learns(
