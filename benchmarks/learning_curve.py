@@ -25,8 +25,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import torch
+
+from model.artifact import read_artifact
+from model.predictor import Predictor
 from training.data import Example, read_labels, split
-from training.evaluate import evaluate_folder
+from training.evaluate import compare, predict_photos
+from training.metrics import count_metrics
 
 # The default model's recipe (model/default's card), without its data and outputs. Its
 # --ema-decay 0.99 is left to train.py's --ema-epochs, whose default spans the same 2.3
@@ -96,15 +101,23 @@ def main() -> int:
             ]  # fmt: skip
             print("$", shlex.join(command), flush=True)
             subprocess.run(command, check=True)
-        rows.append((fraction, photos, artifact, run / "data"))
+        rows.append((fraction, photos, artifact))
 
-    largest = rows[-1][2]
-    print(f"\ntest photos, counts 0-5; difference from the {rows[-1][1]}-photo model, paired 95%")
+    # Each model predicts the test photos once; the rows compare against the largest.
+    test = split(read_labels(args.data), seed=args.split_seed)["test"]
+    counts = torch.tensor([e.count for e in test])
+    scored = []
+    for fraction, photos, artifact in rows:
+        model, card = read_artifact(artifact)
+        predicted = predict_photos(Predictor(model, card), args.data, test)
+        scored.append((fraction, photos, card, torch.tensor([p.count for p in predicted])))
+    _, largest_photos, largest_card, largest = scored[-1]
+    print(f"\ntest photos, counts 0-5; minus the {largest_photos}-photo model, paired 95%")
     print("| training photos | accuracy | off-by-one | RMSE | accuracy difference (95%) |")
     print("| --- | --- | --- | --- | --- |")
-    for fraction, photos, artifact, data in rows:  # the same test photos in every folder
-        report, _ = evaluate_folder(artifact, data, against=largest)
-        m, d = report["metrics"], report["against"]["difference"]["accuracy"]
+    for fraction, photos, card, predicted in scored:
+        m = count_metrics(predicted, counts, card.max_count)
+        d = compare(predicted, largest, counts, card, largest_card)["difference"]["accuracy"]
         print(
             f"| {photos} ({fraction:g}) | {m['accuracy']:.3f} | {m['off_by_one']:.3f} | "
             f"{m['rmse']:.2f} | {d['value']:+.3f} ({d['interval'][0]:+.3f} to "

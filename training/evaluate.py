@@ -57,10 +57,10 @@ def evaluate_folder(
     model, card = read_artifact(model_path)
     if decoding:
         card = dataclasses.replace(card, decoding=decoding)
-    split_seed = int(card.training.get("split_seed", 0))
+    split_seed = _split_seed(card)
     versus = read_artifact(against) if against is not None else None
     if versus is not None:
-        other_seed = int(versus[1].training.get("split_seed", 0))
+        other_seed = _split_seed(versus[1])
         if subset != "all" and other_seed != split_seed:
             raise ValueError(
                 f"{against} was trained on another split (seed {other_seed}, not {split_seed}):"
@@ -99,6 +99,11 @@ def evaluate_folder(
         for e, p in zip(examples, predictions, strict=True)
     ]
     return report, rows
+
+
+def _split_seed(card: ModelCard) -> int:
+    """The seed that split the model's data folder: its test photos are held out."""
+    return int(card.training.get("split_seed", 0))
 
 
 def compare(

@@ -19,20 +19,13 @@ def plot_training(
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(epochs, [h["train_loss"] for h in history], label="train loss")
     validated = [h for h in history if "val_loss" in h]  # none in a refit
+    val_epochs = [h["epoch"] for h in validated]
     if validated:
-        left.plot(
-            [h["epoch"] for h in validated],
-            [h["val_loss"] for h in validated],
-            label="validation loss",
-        )
+        left.plot(val_epochs, [h["val_loss"] for h in validated], label="validation loss")
     left.set_xlabel("epoch")
     left.legend()
     for key in ("val_accuracy", "val_off_by_one"):
-        right.plot(
-            [h["epoch"] for h in validated],
-            [h[key] for h in validated],
-            label=key.removeprefix("val_"),
-        )
+        right.plot(val_epochs, [h[key] for h in validated], label=key.removeprefix("val_"))
     right.set_xlabel("epoch")
     right.set_ylim(0, 1)
     right.legend()

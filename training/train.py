@@ -348,7 +348,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         check_replicas_agree(model)
     result: dict[str, Any] = {}
     if world.is_main:
-        result = finish(args, evaluated, card, state, sets, loaders, loss_fn, device)
+        result = finish(args, evaluated, card, state, loaders, loss_fn, device)
     if world.distributed:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
@@ -452,7 +452,6 @@ def finish(
     model: nn.Module,
     card: ModelCard,
     state: dict[str, Any],
-    sets: dict[str, Dataset],
     loaders: dict[str, DataLoader],
     loss_fn: nn.Module,
     device: torch.device,
@@ -462,7 +461,7 @@ def finish(
     summary: dict[str, Any] = {"best_epoch": state["best"]["epoch"]}
     if not args.refit:
         summary["validation"] = state["best"]
-    report_set = "test" if "test" in sets else "val"
+    report_set = "test" if "test" in loaders else "val"
     final = evaluate(model, loaders[report_set], loss_fn, device, card, tta=args.tta)
     summary[report_set] = final["metrics"]
     summary[f"{report_set}_intervals"] = bootstrap_intervals(
@@ -475,7 +474,7 @@ def finish(
                 "command": reproducible_command(),
                 "data": str(args.data or args.train),
                 "split_seed": args.split_seed,
-                "examples": {name: len(ds) for name, ds in sets.items()},
+                "examples": {name: len(loader.dataset) for name, loader in loaders.items()},
                 "hyperparameters": {k: str(v) for k, v in vars(args).items()},
             },
             "metrics": summary,
