@@ -30,8 +30,8 @@ import torch
 from model.artifact import read_artifact
 from model.predictor import Predictor
 from training.data import Example, read_labels, split
-from training.evaluate import compare, predict_photos
 from training.metrics import count_metrics
+from training.paired import compare, predict_photos
 
 # The default model's recipe (model/default's card), without its data and outputs. Its
 # --ema-decay 0.99 is left to train.py's --ema-epochs, whose default spans the same 2.3

@@ -100,6 +100,40 @@ def test_sagemaker_model_dir_gets_the_unpacked_artifact(photos, tmp_path):
     assert card["training"]["examples"] == {"train": 14, "val": 7, "test": 7}
 
 
+def test_against_scores_the_production_model_on_the_same_test_photos(
+    photos, model_artifact, tmp_path, capsys
+):
+    channel = tmp_path / "production"  # a SageMaker channel: a folder holding the artifact
+    channel.mkdir()
+    shutil.copy(model_artifact, channel / "model.tar.gz")
+    args = tiny_run(photos, tmp_path / "out", "--epochs", "1", "--against", str(channel))
+    result = main(get_args_parser().parse_args(args))
+
+    against = json.loads((tmp_path / "out" / "metrics.json").read_text())["against"]
+    # The other model as `bincheck evaluate` scores it on the same 7 test photos, at its
+    # own input size (96x128, not the run's 32x48).
+    alone, _ = evaluate_folder(model_artifact, photos, subset="test")
+    assert (against["model_version"], against["photos"]) == ("test-1", "test")
+    assert against["metrics"] == alone["metrics"]
+    for name, difference in against["difference"].items():
+        gap = result["test"][name] - alone["metrics"][name]
+        assert difference["value"] == pytest.approx(gap, abs=1e-4)
+        assert difference["interval"][0] <= difference["value"] <= difference["interval"][1]
+    assert "test, minus test-1: accuracy=" in capsys.readouterr().out
+
+
+def test_an_unreadable_model_to_compare_with_stops_the_run_before_training(
+    photos, tmp_path, capsys
+):
+    broken = tmp_path / "model.tar.gz"
+    broken.write_bytes(b"not a tarball")
+    args = tiny_run(photos, tmp_path / "out", "--epochs", "1", "--against", str(broken))
+
+    with pytest.raises(SystemExit, match=r"--against .*model.tar.gz: not a model artifact"):
+        main(get_args_parser().parse_args(args))
+    assert "epoch=" not in capsys.readouterr().out
+
+
 def test_with_ema_the_averaged_weights_are_judged_and_shipped(photos, tmp_path):
     main(
         get_args_parser().parse_args(

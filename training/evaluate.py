@@ -27,6 +27,7 @@ from model.predictor import Prediction, Predictor
 
 from .data import Example, read_labels, split
 from .metrics import bootstrap_intervals, confusion_matrix, count_metrics
+from .paired import compare, predict_photos
 from .plots import save_confusion
 
 
@@ -104,42 +105,6 @@ def evaluate_folder(
 def _split_seed(card: ModelCard) -> int:
     """The seed that split the model's data folder: its test photos are held out."""
     return int(card.training.get("split_seed", 0))
-
-
-def compare(
-    predicted: torch.Tensor,
-    other: torch.Tensor,
-    counts: torch.Tensor,
-    card: ModelCard,
-    other_card: ModelCard,
-) -> dict[str, Any]:
-    """The other model's figures, and ours minus its with paired 95% intervals."""
-    mine = count_metrics(predicted, counts, card.max_count)
-    theirs = count_metrics(other, counts, other_card.max_count)
-    intervals = bootstrap_intervals(
-        predicted, counts, card.max_count, baseline=other.clamp(max=card.max_count)
-    )
-    return {
-        "model_version": other_card.version,
-        "metrics": theirs,
-        "difference": {
-            name: {"value": round(mine[name] - theirs[name], 4), "interval": interval}
-            for name, interval in intervals.items()
-        },
-    }
-
-
-def predict_photos(
-    predictor: Predictor, folder: Path, examples: list[Example], batch_size: int = 32
-) -> list[Prediction]:
-    predictions: list[Prediction] = []
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        images = [
-            predictor.decode((folder / "images" / f"{e.image_id}.jpg").read_bytes()) for e in chunk
-        ]
-        predictions += predictor.predict(images)
-    return predictions
 
 
 def _decision_input(prediction: Prediction) -> CountPrediction:

@@ -24,6 +24,7 @@ import json
 import os
 import shlex
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler
 
-from model.artifact import build_model, write_artifact, write_artifact_dir
+from model.artifact import build_model, read_artifact, write_artifact, write_artifact_dir
 from model.card import ModelCard
 from model.counts import DECODINGS
 
@@ -44,6 +45,7 @@ from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
 from .metrics import bootstrap_intervals, confusion_matrix
+from .paired import score_against
 from .plots import plot_training
 from .presets import TrainPreset
 
@@ -96,6 +98,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="default /opt/ml/checkpoints on SageMaker, else OUTPUT/checkpoints",
     )
     out.add_argument("--version", default=None, help="model version (default: a timestamp)")
+    out.add_argument(
+        "--against",
+        type=Path,
+        default=_env_path("SM_CHANNEL_PRODUCTION"),
+        help="another model (model.tar.gz, or a folder holding one): scored on the same test "
+        "photos, with paired differences in metrics.json (the pipeline's promotion reads "
+        "them)",
+    )
     net = parser.add_argument_group("network")
     net.add_argument("--backbone", default="timm/tf_efficientnet_lite0")
     net.add_argument(
@@ -210,6 +220,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         else args.output_dir / "checkpoints"
     )
     card = card_from_args(args)
+    # Read before hours of training: an unreadable model to compare with fails the job now.
+    against = read_against(args.against) if args.against and world.is_main else None
     _log(world, f"training on {world.size} process(es), {device}, checkpoints in {checkpoints}")
     sets = load_data(args, card)
     _log(
@@ -348,7 +360,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         check_replicas_agree(model)
     result: dict[str, Any] = {}
     if world.is_main:
-        result = finish(args, evaluated, card, state, loaders, loss_fn, device)
+        result = finish(args, evaluated, card, state, loaders, loss_fn, device, against)
     if world.distributed:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
@@ -455,8 +467,10 @@ def finish(
     loaders: dict[str, DataLoader],
     loss_fn: nn.Module,
     device: torch.device,
+    against: tuple[nn.Module, ModelCard] | None = None,
 ) -> dict[str, Any]:
-    """Best epoch's weights (a refit's last) -> test figures, the artifact, plots."""
+    """Best epoch's weights (a refit's last) -> test figures, the artifact, plots; the
+    ``against`` model's figures on the same photos and ours minus its."""
     model.load_state_dict(state["best_state"])
     summary: dict[str, Any] = {"best_epoch": state["best"]["epoch"]}
     if not args.refit:
@@ -467,6 +481,11 @@ def finish(
     summary[f"{report_set}_intervals"] = bootstrap_intervals(
         final["predicted"], final["counts"], card.max_count
     )
+    if against is not None:
+        summary["against"] = score_against(
+            against, loaders[report_set].dataset, final["predicted"], final["counts"], card
+        )
+        summary["against"]["photos"] = report_set
     card = ModelCard(
         **{
             **card.__dict__,
@@ -499,7 +518,30 @@ def finish(
         f"{report_set}: " + " ".join(f"{k}={_fmt(v)}" for k, v in final["metrics"].items()),
         flush=True,
     )
+    if against is not None:
+        print(
+            f"{report_set}, minus {summary['against']['model_version']}: "
+            + " ".join(
+                f"{name}={_fmt(d['value'])} ({_fmt(d['interval'][0])} to {_fmt(d['interval'][1])})"
+                for name, d in summary["against"]["difference"].items()
+            ),
+            flush=True,
+        )
     return summary
+
+
+def read_against(path: Path) -> tuple[nn.Module, ModelCard]:
+    """The model to compare with: a ``model.tar.gz``, its unpacked folder, or a folder
+    holding one ``model.tar.gz`` (a SageMaker channel)."""
+    if path.is_dir() and not (path / "model_card.json").is_file():
+        found = sorted(path.glob("*.tar.gz"))
+        if len(found) != 1:
+            raise SystemExit(f"--against {path}: expected one model.tar.gz there, found {found}")
+        path = found[0]
+    try:
+        return read_artifact(path)
+    except (OSError, ValueError, KeyError, RuntimeError, tarfile.TarError) as error:
+        raise SystemExit(f"--against {path}: not a model artifact ({error})") from error
 
 
 def reproducible_command() -> str:

@@ -1,0 +1,75 @@
+"""Two models on the same photos: the other's figures, and ours minus its with paired 95%
+bootstrap intervals (every resample draws the same photos for both, so a gain shows even
+where the two models' own intervals overlap).
+
+Used by ``bincheck evaluate --against`` and by train.py's ``--against``, whose figures the
+pipeline's promotion reads. Needs only torch and ``model``: it runs in the training job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from model.card import ModelCard
+from model.predictor import Prediction, Predictor
+
+from .data import Example, PhotoDataset
+from .metrics import bootstrap_intervals, count_metrics
+
+
+def compare(
+    predicted: torch.Tensor,
+    other: torch.Tensor,
+    counts: torch.Tensor,
+    card: ModelCard,
+    other_card: ModelCard,
+) -> dict[str, Any]:
+    """The other model's figures, and ours minus its with paired 95% intervals."""
+    mine = count_metrics(predicted, counts, card.max_count)
+    theirs = count_metrics(other, counts, other_card.max_count)
+    intervals = bootstrap_intervals(
+        predicted, counts, card.max_count, baseline=other.clamp(max=card.max_count)
+    )
+    return {
+        "model_version": other_card.version,
+        "metrics": theirs,
+        "difference": {
+            name: {"value": round(mine[name] - theirs[name], 4), "interval": interval}
+            for name, interval in intervals.items()
+        },
+    }
+
+
+def predict_photos(
+    predictor: Predictor, folder: Path, examples: list[Example], batch_size: int = 32
+) -> list[Prediction]:
+    predictions: list[Prediction] = []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        images = [
+            predictor.decode((folder / "images" / f"{e.image_id}.jpg").read_bytes()) for e in chunk
+        ]
+        predictions += predictor.predict(images)
+    return predictions
+
+
+def score_against(
+    other: tuple[nn.Module, ModelCard],
+    photos: PhotoDataset,
+    predicted: torch.Tensor,
+    counts: torch.Tensor,
+    card: ModelCard,
+) -> dict[str, Any]:
+    """``other`` scored on ``photos`` as it serves (decoded at its own input size), against
+    our ``predicted`` counts of the same photos in the same order."""
+    theirs = predict_photos(Predictor(*other), photos.folder, photos.examples)
+    result = compare(predicted, torch.tensor([p.count for p in theirs]), counts, card, other[1])
+    result["trained_on"] = {
+        "data": other[1].training.get("data"),
+        "split_seed": other[1].training.get("split_seed"),
+    }
+    return result
