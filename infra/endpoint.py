@@ -57,6 +57,7 @@ class CountingEndpoint(Construct):
                 '-c bincheck=\'{"model_artifact": "path/to/model.tar.gz"}\''
             )
         artifact = assets.Asset(self, "ModelArtifact", path=str(config.model_artifact_path))
+        self.model_artifact = artifact
         self.model_data_url = artifact.s3_object_url
         images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_images(config))
 

@@ -142,6 +142,11 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
         ("data/*", "Training jobs read the run's data folder; data folders vary by run."),
         ("checkpoints/*", "Spot training jobs write and read back their own checkpoints."),
         ("jobs/*", "Training jobs write model.tar.gz and output.tar.gz under their own names."),
+        (
+            "jobs/*/output/model.tar.gz",
+            "Training jobs score the production model, a promoted job's model.tar.gz, on their "
+            "test photos; job names vary by run.",
+        ),
     ):
         _ack(training, f"IAM5[Resource::{bucket}/{folder}]", reason)
     _ack(

@@ -80,6 +80,13 @@ class TrainingPipeline(Construct):
             self, self.bucket, images.find_in_map(Aws.REGION, "registry")
         )
         access.grant_objects(self.training_role, code.bucket, ["s3:GetObject"], code.s3_object_key)
+        # The model the CDK app deployed is production until a first promotion: every job
+        # scores it on its test photos (its ``production`` channel).
+        shipped = endpoint.model_artifact
+        access.grant_list(self.training_role, shipped.bucket, shipped.s3_object_key)
+        access.grant_objects(
+            self.training_role, shipped.bucket, ["s3:GetObject"], shipped.s3_object_key
+        )
         # Promoted models are served by the endpoint's own role.
         self.endpoint_role = endpoint.role
         access.grant_objects(endpoint.role, self.bucket, ["s3:GetObject"], access.MODELS)
@@ -101,6 +108,7 @@ class TrainingPipeline(Construct):
         self.validate_function = self._function(config, "Validate", environment)
         self.compare_function = self._function(config, "Compare", environment)
         access.grant_list(self.validate_function.role, self.bucket, access.DATA)
+        self.record.grant_read(self.validate_function)
         access.grant_objects(
             self.validate_function.role, self.bucket, ["s3:GetObject"], f"{access.DATA}*"
         )

@@ -4,6 +4,7 @@ boundaries.
     data/<name>/{train,validation,test}/   people upload; training jobs and validation read
     checkpoints/<run>/{tuning,final}/      training jobs write and read back (spot restarts)
     jobs/<run>/<job>/output/               training jobs write model.tar.gz, output.tar.gz
+                                           and read a promoted one (the production model)
 
 S3 grants here are statements on folders rather than ``grant_read``/``grant_write``, which
 would give ``s3:List*``/``s3:GetBucket*`` on the whole bucket.
@@ -41,16 +42,17 @@ def grant_objects(role: iam.IRole, bucket: s3.IBucket, actions: list[str], *keys
 
 
 def training_role(scope, bucket: s3.IBucket, registry: str) -> iam.Role:
-    """What a training job may do: read the data, keep checkpoints, write its outputs, pull
-    the PyTorch training image, write its own logs and metrics."""
+    """What a training job may do: read the data, keep checkpoints, write its outputs, read
+    the promoted models (its ``production`` channel), pull the PyTorch training image,
+    write its own logs and metrics."""
     role = iam.Role(
         scope,
         "TrainingRole",
         assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
         description="Training pipeline jobs: read data/, write checkpoints/ and jobs/",
     )
-    grant_list(role, bucket, DATA, CHECKPOINTS)
-    grant_objects(role, bucket, ["s3:GetObject"], f"{DATA}*", f"{CHECKPOINTS}*")
+    grant_list(role, bucket, DATA, CHECKPOINTS, JOBS)
+    grant_objects(role, bucket, ["s3:GetObject"], f"{DATA}*", f"{CHECKPOINTS}*", MODELS)
     grant_objects(role, bucket, ["s3:PutObject"], f"{CHECKPOINTS}*", f"{JOBS}*")
     role.add_to_policy(
         iam.PolicyStatement(

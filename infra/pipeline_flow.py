@@ -4,9 +4,9 @@ SageMaker is driven through Step Functions' AWS SDK integration, each job create
 described on a Wait/Choice loop, not through the ``.sync`` integrations: the same definition
 runs on AWS and in moto's Step Functions engine, where the tests execute it.
 
-    Validate input -> Training code -> Start tuning job -> (poll) -> Best trial
-      -> Reuse the best trial? -> [Start final training job] -> (poll the candidate)
-      -> Read production record -> Compare with production -> Better than production?
+    Validate input (and read the production record) -> Training code -> Start tuning job
+      -> (poll) -> Best trial -> Reuse the best trial? -> [Start final training job]
+      -> (poll the candidate) -> Compare with production -> Better than production?
          no:  Notify not promoted
          yes: Create model -> Create endpoint config -> Update endpoint -> (poll)
               -> Record production model -> Notify promoted
@@ -52,7 +52,9 @@ def build_flow(
                     "started_at": JsonPath.execution_start_time,
                 }
             ),
-            payload_response_only=True,  # the state becomes {"run": {...}}
+            # The state becomes {"run": {...}, "production": "<the record>"}: the record is
+            # read once, before the jobs that score its model.
+            payload_response_only=True,
         )
     )
     # The project's code as the CDK app uploaded it, named the way SageMaker's toolkit reads.
@@ -61,19 +63,6 @@ def build_flow(
     )
     tuning = _tuning(scope, states, requests)
     candidate = _candidate(scope, states, requests)
-    read_record = states.catching(
-        tasks.CallAwsService(
-            scope,
-            "Read production record",
-            service="ssm",
-            action="getParameter",
-            iam_action="ssm:GetParameter",
-            iam_resources=[record.parameter_arn],
-            parameters={"Name": record.parameter_name},
-            result_selector={"value": JsonPath.string_at("$.Parameter.Value")},
-            result_path="$.production",
-        )
-    )
     compare_state = states.catching(
         tasks.LambdaInvoke(
             scope,
@@ -84,7 +73,7 @@ def build_flow(
                     "run": JsonPath.object_at("$.run"),
                     "job": JsonPath.string_at("$.poll.TrainingJobName"),
                     "model_data": JsonPath.string_at("$.poll.ModelArtifacts.S3ModelArtifacts"),
-                    "production": JsonPath.string_at("$.production.value"),
+                    "production": JsonPath.string_at("$.production"),
                     "execution": JsonPath.execution_id,
                 }
             ),
@@ -119,7 +108,7 @@ def build_flow(
     promote = promotion(scope, states, requests, record, endpoint_name, endpoint_arn, promoted)
 
     tuning["done"].next(candidate["start"])
-    candidate["done"].next(read_record).next(compare_state).next(
+    candidate["done"].next(compare_state).next(
         sfn.Choice(scope, "Better than production?")
         .when(Condition.boolean_equals("$.decision.promote", True), promote)
         .otherwise(not_promoted)

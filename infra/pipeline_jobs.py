@@ -35,7 +35,9 @@ class JobRequests:
     def _job(self, checkpoints: str) -> dict[str, Any]:
         """What every training job is, tuning or final: the project's code on the PyTorch
         image, the data folder as the ``data`` channel (train.py's ``SM_CHANNEL_DATA``: it
-        splits it, test photos held out), managed spot capacity with checkpoints in S3."""
+        splits it, test photos held out), the production model as the ``production`` channel
+        (``SM_CHANNEL_PRODUCTION``: train.py scores it on the same test photos), managed spot
+        capacity with checkpoints in S3."""
         return {
             "AlgorithmSpecification": {
                 "TrainingImage": self.training_image,
@@ -44,17 +46,8 @@ class JobRequests:
             },
             "RoleArn": self.training_role_arn,
             "InputDataConfig": [
-                {
-                    "ChannelName": "data",
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri": JsonPath.string_at("$.run.data"),
-                            "S3DataDistributionType": "FullyReplicated",
-                        }
-                    },
-                    "InputMode": "File",
-                }
+                _channel("data", "$.run.data"),
+                _channel("production", "$.run.production_model"),
             ],
             "OutputDataConfig": {"S3OutputPath": JsonPath.string_at("$.run.output_path")},
             "ResourceConfig": {
@@ -122,6 +115,20 @@ class JobRequests:
             ),
             **self._job("$.run.checkpoints.final"),
         }
+
+
+def _channel(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": JsonPath.string_at(uri),
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+        "InputMode": "File",
+    }
 
 
 def model(endpoint: CountingEndpoint) -> dict[str, Any]:

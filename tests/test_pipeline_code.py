@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from infra.pipeline_code import build_training_code
@@ -62,16 +63,22 @@ def test_sagemakers_own_hyperparameter_is_dropped_and_nothing_else():
     ]
 
 
-def test_a_training_job_run_from_the_archive_reports_test_figures_the_pipeline_reads(tmp_path):
+def test_a_training_job_run_from_the_archive_reports_test_figures_the_pipeline_reads(
+    tmp_path, model_artifact
+):
     code = tmp_path / "opt-ml-code"
     with tarfile.open(build_training_code(tmp_path / "code.tar.gz")) as tar:
         tar.extractall(code, filter="data")
     model_dir, output_dir = tmp_path / "model", tmp_path / "output-data"
+    production = tmp_path / "production"  # the channel of the model in production
+    production.mkdir()
+    shutil.copy(model_artifact, production / "model.tar.gz")
     environment = {
         **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         "SM_CHANNEL_DATA": str(_data_folder(tmp_path / "data")),
         "SM_MODEL_DIR": str(model_dir),
         "SM_OUTPUT_DATA_DIR": str(output_dir),
+        "SM_CHANNEL_PRODUCTION": str(production),
     }
     hyperparameters = [
         "--epochs", "1", "--weights", "none", "--height", "32", "--width", "48",
@@ -104,6 +111,11 @@ def test_a_training_job_run_from_the_archive_reports_test_figures_the_pipeline_r
         s3.put_object(
             Bucket="training", Key="jobs/r/j/output/output.tar.gz", Body=packed.getvalue()
         )
-        test = TrainingStorage(s3).test_figures("s3://training/jobs/r/j/output/model.tar.gz")
+        test, paired = TrainingStorage(s3).job_figures("s3://training/jobs/r/j/output/model.tar.gz")
     assert {"accuracy", "off_by_one", "rmse", "mae"} <= set(test)
     assert test["n_all"] == 2 * len(SAMPLE_COUNTS)  # the test split's photos, not validation's
+    # ... and the production model's on the same photos, which the promotion decides on.
+    assert paired["model_version"] == "test-1"
+    assert paired["metrics"]["n_all"] == test["n_all"]
+    difference = paired["difference"]["accuracy"]
+    assert difference["value"] == pytest.approx(test["accuracy"] - paired["metrics"]["accuracy"])

@@ -137,7 +137,9 @@ def test_plan_names_fit_sagemakers_limits_and_ranges_are_plain_decimal_strings()
     request = parse_request(
         {"data": DATA, "lr": [1e-5, 2e-3], "objective": "rmse", "losses": ["ordinal"]}
     )
-    planned = plan(request, bucket="training-bucket", run=run)
+    shipped = "s3://cdk-assets/fbb3cd56.gz"
+    planned = plan(request, bucket="training-bucket", run=run, production_model=shipped)
+    assert planned["production_model"] == shipped  # every job's production channel
     assert len(planned["tuning_job"]) <= 32  # SageMaker's limit for a tuning job's name
     assert len(planned["tuning_job"]) + len("-002-7f3a9c1e") <= 63  # its trials' names
     assert planned["ranges"]["lr"] == {"min": "0.00001", "max": "0.002"}
@@ -187,3 +189,63 @@ def test_missing_figures_are_an_error_not_a_promotion():
     with pytest.raises(RecordError, match="param is not a production model record"):
         check_record(["v1"], source="param")
     assert check_record(PRODUCTION, source="param") == PRODUCTION
+
+
+def scored_against(version: str, metric: str, production: float, gain: float, interval):
+    """What train.py's --against writes: production's figures on the job's test photos
+    and the candidate's minus production's, with the paired 95% interval."""
+    return {
+        "model_version": version,
+        "photos": "test",
+        "metrics": {metric: production, "n": 281.0},
+        "difference": {metric: {"value": gain, "interval": list(interval)}},
+    }
+
+
+def test_paired_figures_decide_on_the_same_photos_and_a_gain_within_their_noise_is_kept_out():
+    candidate = {"test_data": "t", "figures": {"accuracy": 0.43}}
+    clear = scored_against("v1", "accuracy", 0.38, 0.05, (0.02, 0.08))
+    decision = decide(candidate, PRODUCTION, metric="accuracy", margin=0.01, paired=clear)
+    assert decision.promote
+    assert decision.summary == (
+        "test accuracy (higher is better) on the same 281 photos: candidate 0.4300, "
+        "production 0.3800; better by 0.0500 (95% interval of the gain +0.0200 to +0.0800), "
+        "margin 0.0100: promote"
+    )
+    # The record's figure (0.356, other photos) would promote this one; on the same photos
+    # the gain is as likely luck as not.
+    noisy = scored_against("v1", "accuracy", 0.40, 0.03, (-0.03, 0.09))
+    decision = decide(candidate, PRODUCTION, metric="accuracy", margin=0.01, paired=noisy)
+    assert not decision.promote
+    assert decision.summary.endswith(
+        "keep the production model: the gain is within the photos' noise"
+    )
+    # Beyond the noise but short of the margin: kept, as without pairing.
+    small = scored_against("v1", "accuracy", 0.425, 0.005, (0.001, 0.009))
+    assert not decide(candidate, PRODUCTION, metric="accuracy", margin=0.01, paired=small).promote
+
+
+def test_paired_rmse_gains_are_reductions_and_a_stale_pairing_falls_back_to_the_record():
+    candidate = {"test_data": "t", "figures": {"rmse": 1.02}}
+    lower = scored_against("v1", "rmse", 1.14, -0.12, (-0.2, -0.04))
+    decision = decide(candidate, PRODUCTION, metric="rmse", margin=0.05, paired=lower)
+    assert decision.promote
+    assert "better by 0.1200 (95% interval of the gain +0.0400 to +0.2000)" in decision.summary
+    higher = scored_against("v1", "rmse", 0.98, 0.04, (0.01, 0.07))
+    decision = decide(candidate, PRODUCTION, metric="rmse", margin=0.0, paired=higher)
+    assert not decision.promote and "not better by 0.0400" in decision.summary
+    # Production changed while the job ran: its figures are the record's, and it is said.
+    stale = scored_against("v0", "rmse", 1.5, -0.48, (-0.6, -0.3))
+    decision = decide(candidate, PRODUCTION, metric="rmse", margin=0.05, paired=stale)
+    assert decision.promote  # 1.02 against the record's 1.19
+    assert decision.summary.endswith(
+        "The job scored 'v0', production is now 'v1': not on the same photos"
+    )
+
+
+def test_incomplete_paired_figures_are_an_error_not_a_promotion():
+    broken = scored_against("v1", "accuracy", 0.38, 0.05, (0.02,))
+    with pytest.raises(RecordError, match="the job's paired accuracy figures are incomplete"):
+        decide(
+            {"figures": {"accuracy": 0.43}}, PRODUCTION, metric="accuracy", margin=0, paired=broken
+        )

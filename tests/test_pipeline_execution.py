@@ -26,10 +26,11 @@ from .pipeline_moto import (
     instant_waits,
     run_execution,
 )
-from .pipeline_synth import BUCKET, REGION, pipeline_stack
+from .pipeline_synth import BUCKET, REGION, REPO, pipeline_stack
 from .sagemaker_sim import SageMakerSim, Scenario, figures
 
 ENDPOINT = "bincheck-counter"
+SHIPPED = REPO / "model" / "default" / "model.tar.gz"
 LIVE_CONFIG = "cdk-endpoint-config"  # what the CDK app deployed
 
 
@@ -85,6 +86,7 @@ def pipeline(monkeypatch, model_artifact, no_backoff) -> Iterator[Pipeline]:
         s3 = boto3.client("s3")
         s3.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count,split\n")
         [record] = [k for k in stack.deployed if k in stack.find("AWS::SSM::Parameter")]
+        _upload_shipped_model(stack.deployed[record]["Ref"])
         yield Pipeline(
             arn=arn,
             stack=stack,
@@ -94,6 +96,15 @@ def pipeline(monkeypatch, model_artifact, no_backoff) -> Iterator[Pipeline]:
             inbox=_ops_inbox(stack),
             record_name=stack.deployed[record]["Ref"],
         )
+
+
+def _upload_shipped_model(record_name: str) -> None:
+    """The CDK app's model asset where the first record says it is (the jobs read it)."""
+    record = json.loads(boto3.client("ssm").get_parameter(Name=record_name)["Parameter"]["Value"])
+    bucket, key = record["model_data"][5:].split("/", 1)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=SHIPPED.read_bytes())
 
 
 def _training_bucket(template: dict) -> str:
@@ -188,9 +199,15 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
     assert static["sagemaker_program"] == "sagemaker_entry.py"
     assert static["sagemaker_submit_directory"].startswith("s3://cdk-hnb659fds-assets-")
     assert {static["epochs"], static["workers"], static["select"]} == {"12", "4", "accuracy"}
-    [channel] = trials["InputDataConfig"]
-    assert channel["ChannelName"] == "data"  # train.py's SM_CHANNEL_DATA
-    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{BUCKET}/data/abid/"
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in trials["InputDataConfig"]
+    }
+    # train.py's SM_CHANNEL_DATA, and SM_CHANNEL_PRODUCTION: the model it scores as well.
+    assert channels == {
+        "data": f"s3://{BUCKET}/data/abid/",
+        "production": production_before["model_data"],
+    }
 
     final = sagemaker.describe_training_job(TrainingJobName=f"{tuning_name}-final")
     assert final["EnableManagedSpotTraining"] is True
@@ -215,10 +232,12 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
     assert notice["outcome"] == "PROMOTED"
     assert notice["subject"] == f"bincheck: model counter-{run_id} promoted to {ENDPOINT}"
     assert notice["message"]["production"] == production_before
-    shipped = default_model_card()["metrics"]["test"]["accuracy"]
-    assert notice["message"]["summary"].startswith(
-        f"test accuracy (higher is better): candidate 0.4100, production {shipped:.4f}; "
-        f"better by {0.41 - shipped:.4f}"
+    # Decided on the same photos: the shipped model as the final job scored it.
+    assert default_model_card()["version"] == production_before["version"]
+    assert notice["message"]["summary"] == (
+        "test accuracy (higher is better) on the same 281 photos: candidate 0.4100, "
+        "production 0.3600; better by 0.0500 (95% interval of the gain +0.0300 to +0.0700), "
+        "margin 0.0100: promote"
     )
     assert json.loads(execution["output"])["promote"] is True
     assert sorted(set(pipeline.waits)) == [60, 300]  # endpoint, jobs
@@ -236,8 +255,10 @@ def _endpoint_alarms(pipeline: Pipeline) -> list[str]:
 
 def test_a_model_not_better_by_the_margin_is_not_promoted(pipeline):
     production = pipeline.record()
-    candidate = round(production["figures"]["accuracy"] + 0.006, 4)  # better, not by 0.01
+    scored = pipeline.sim.scenario.production_figures["accuracy"]  # on the job's photos
+    candidate = round(scored + 0.006, 4)  # better, not by 0.01
     pipeline.sim.scenario.final_figures = figures(candidate, 0.82, 1.18, 0.86)
+    pipeline.sim.scenario.paired_half_width = 0.001
 
     execution = pipeline.run({"data": f"s3://{BUCKET}/data/abid/", "promotion_margin": 0.01})
 
@@ -248,13 +269,47 @@ def test_a_model_not_better_by_the_margin_is_not_promoted(pipeline):
     assert notice["outcome"] == "NOT_PROMOTED"
     assert notice["message"]["candidate"]["figures"]["accuracy"] == candidate
     assert notice["message"]["production"]["figures"] == production["figures"]
-    assert (
-        "better by 0.0060, margin 0.0100: keep the production model" in notice["message"]["summary"]
+    assert notice["message"]["summary"].endswith(
+        "better by 0.0060 (95% interval of the gain +0.0050 to +0.0070), margin 0.0100: "
+        "keep the production model"
     )
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == LIVE_CONFIG
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["cdk-model"]
     assert pipeline.record() == production
+
+
+def test_a_gain_within_the_noise_of_the_test_photos_is_not_promoted(pipeline):
+    # Better than production by 0.05 on its photos (and by more than the margin against
+    # the record's figure from other photos); on a test set this small the paired
+    # interval spans 0.
+    pipeline.sim.scenario.paired_half_width = 0.06
+
+    execution = pipeline.run({})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    [notice] = pipeline.notices()
+    assert notice["outcome"] == "NOT_PROMOTED"
+    assert notice["message"]["summary"].endswith(
+        "better by 0.0500 (95% interval of the gain -0.0100 to +0.1100), margin 0.0100: "
+        "keep the production model: the gain is within the photos' noise"
+    )
+
+
+def test_a_production_model_the_jobs_cannot_read_fails_the_run(pipeline):
+    record = pipeline.record()
+    bucket, key = record["model_data"][5:].split("/", 1)
+    boto3.client("s3").delete_object(Bucket=bucket, Key=key)
+
+    execution = pipeline.run({})
+
+    assert execution["status"] == "FAILED"
+    [notice] = pipeline.notices()
+    assert notice["outcome"] == "FAILED"
+    assert f"no objects at {record['model_data']} (channel production)" in json.dumps(
+        notice["message"]
+    )
+    assert pipeline.record() == record
 
 
 def test_failed_jobs_end_the_run_with_a_failure_notice_and_change_nothing(pipeline):

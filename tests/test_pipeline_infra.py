@@ -126,9 +126,12 @@ def _assert_spot_job(request: dict, checkpoints: str, stack) -> None:
         "MaxRuntimeInSeconds.$": "$.run.max_runtime_s",
         "MaxWaitTimeInSeconds.$": "$.run.max_wait_s",
     }
-    [channel] = request["InputDataConfig"]
-    assert channel["ChannelName"] == "data"
-    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.run.data"
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri.$"]
+        for c in request["InputDataConfig"]
+    }
+    # The data folder, and the production model the job scores on the same test photos.
+    assert channels == {"data": "$.run.data", "production": "$.run.production_model"}
     image = request["AlgorithmSpecification"]["TrainingImage"]
     mapping = image.removeprefix("FindInMap(").split(".")[0]
     uri = stack.raw["Mappings"][mapping][REGION]["uri"]
@@ -267,7 +270,7 @@ def test_the_state_machine_may_pass_roles_to_sagemaker_only_and_touch_its_own_jo
         )
         assert names and set(names) <= {"bincheck-*", "bincheck-counter"}, statement
     ssm = [a for s in statements for a in _actions(s) if a.startswith("ssm:")]
-    assert sorted(ssm) == ["ssm:GetParameter", "ssm:PutParameter"]
+    assert sorted(ssm) == ["ssm:PutParameter"]  # the validate function reads the record
     [grant] = [s for s in statements if "kms:CreateGrant" in _actions(s)]
     assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
@@ -287,6 +290,13 @@ def _object_keys(statement: dict) -> list[str]:
     return re.findall(r'"(/[^"]*)"', text)
 
 
+def _shipped_model_key(resources: dict) -> str:
+    """The object key of the model the CDK app deploys (the endpoint's first model)."""
+    [model] = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Model"]
+    url = json.dumps(model["Properties"]["PrimaryContainer"]["ModelDataUrl"])
+    return re.search(r"/(\w+\.gz)", url)[1]
+
+
 def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resources):
     training = _ids(
         resources,
@@ -297,9 +307,14 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     reads = [k for s in s3 if _actions(s) == ["s3:GetObject"] for k in _object_keys(s)]
     writes = [k for s in s3 if _actions(s) == ["s3:PutObject"] for k in _object_keys(s)]
     assert set(writes) == {"/checkpoints/*", "/jobs/*"}
-    assert {"/data/*", "/checkpoints/*"} <= set(reads)  # and the training code's own object
-    [listing] = [s for s in s3 if _actions(s) == ["s3:ListBucket"]]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["data/*", "checkpoints/*"]}}
+    # The data, its checkpoints, promoted models (the production channel), and two objects
+    # of the CDK app's assets: the training code and the shipped model.
+    assert {"/data/*", "/checkpoints/*", "/jobs/*/output/model.tar.gz"} <= set(reads)
+    shipped = _shipped_model_key(resources)
+    assert any(shipped in json.dumps(s["Resource"]) for s in s3 if _actions(s) == ["s3:GetObject"])
+    listings = [s["Condition"] for s in s3 if _actions(s) == ["s3:ListBucket"]]
+    assert {"StringLike": {"s3:prefix": ["data/*", "checkpoints/*", "jobs/*"]}} in listings
+    assert {"StringLike": {"s3:prefix": [f"{shipped}*"]}} in listings
 
     validate = _role_of(resources, "AWS::Lambda::Function", Handler="pipeline.handlers.validate")
     compare = _role_of(resources, "AWS::Lambda::Function", Handler="pipeline.handlers.compare")
@@ -307,8 +322,14 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
         (["s3:GetObject"], ["/jobs/*/output/output.tar.gz"])
     ]
     validate_statements = _statements(resources, validate)
-    assert [_actions(s) for s in validate_statements] == [["s3:ListBucket"], ["s3:GetObject"]]
-    assert _object_keys(validate_statements[1]) == ["/data/*"]
+    assert [_actions(s)[0] for s in validate_statements] == [
+        "s3:ListBucket",
+        "ssm:DescribeParameters",  # grant_read of the production record
+        "s3:GetObject",
+    ]
+    assert _object_keys(validate_statements[2]) == ["/data/*"]
+    [record] = _ids(resources, "AWS::SSM::Parameter")
+    assert record in json.dumps(validate_statements[1]["Resource"])
     endpoint_reads = [
         k for s in _statements(resources, _endpoint_role(resources)) for k in _object_keys(s)
     ]

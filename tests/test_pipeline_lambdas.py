@@ -18,6 +18,12 @@ from .sagemaker_sim import figures, train_py_output
 BUCKET = "training-bucket"
 DATA = f"s3://{BUCKET}/data/abid/"
 JOB_OUTPUT = f"s3://{BUCKET}/jobs/run/bincheck-run-final/output/"
+RECORD = "/bincheck/production-model"
+SHIPPED = {
+    "version": "counter-lite0-ordinal-median-ema",
+    "model_data": "s3://cdk-assets/fbb3cd56.gz",
+    "figures": {"accuracy": 0.363},
+}
 
 
 @pytest.fixture
@@ -25,10 +31,11 @@ def bucket(monkeypatch):
     monkeypatch.setenv("TRAINING_BUCKET", BUCKET)
     monkeypatch.setenv("PIPELINE_DEFAULTS", json.dumps({"max_jobs": 4, "max_parallel_jobs": 2}))
     monkeypatch.setenv("PIPELINE_TIMEOUT_S", str(72 * 3600))
-    monkeypatch.setenv("PRODUCTION_RECORD", "/bincheck/production-model")
+    monkeypatch.setenv("PRODUCTION_RECORD", RECORD)
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
+        boto3.client("ssm").put_parameter(Name=RECORD, Value=json.dumps(SHIPPED), Type="String")
         yield s3
 
 
@@ -39,9 +46,14 @@ def _event(payload: dict) -> dict:
 def test_validate_returns_the_plan_for_a_request_whose_data_is_there(bucket):
     bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
 
-    run = handlers.validate(_event({"data": DATA}), None)["run"]
+    validated = handlers.validate(_event({"data": DATA}), None)
+    run = validated["run"]
 
     assert run["run_id"].startswith("20261121-090000-")
+    # The record, read once: its model is what the jobs score too, its text what the
+    # comparison reads.
+    assert run["production_model"] == SHIPPED["model_data"]
+    assert json.loads(validated["production"]) == SHIPPED
     assert run["max_jobs"] == 4  # the deployment's default
     assert run["data"] == DATA
     assert run["checkpoints"]["final"].startswith(f"s3://{BUCKET}/checkpoints/")
@@ -59,6 +71,19 @@ def test_validate_refuses_a_data_folder_that_is_not_there(bucket):
 def test_validate_refuses_data_outside_the_training_bucket(bucket):
     with pytest.raises(InvalidRequest, match="data must be in the pipeline's bucket"):
         handlers.validate(_event({"data": "s3://somewhere-else/data/abid/"}), None)
+
+
+def test_validate_refuses_a_record_without_a_model_before_any_job_starts(bucket):
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(
+        Name=RECORD, Value=json.dumps({**SHIPPED, "model_data": None}), Overwrite=True
+    )
+    with pytest.raises(RecordError, match=f"{RECORD} names no model artifact to compare with"):
+        handlers.validate(_event({"data": DATA}), None)
+    ssm.put_parameter(Name=RECORD, Value="counter-v1", Overwrite=True)
+    with pytest.raises(RecordError, match=f"{RECORD} is not JSON"):
+        handlers.validate(_event({"data": DATA}), None)
 
 
 def _compare_event(production: str) -> dict:
@@ -92,6 +117,28 @@ def test_compare_reads_the_jobs_test_figures_and_decides(bucket):
     assert decision["production"] == production
     assert json.loads(decision["record"]) == decision["candidate"]
     assert decision["candidate"]["model_data"] == JOB_OUTPUT + "model.tar.gz"
+
+
+def test_compare_decides_on_the_production_models_figures_from_the_same_job(bucket):
+    against = {
+        "model_version": "v1",
+        "photos": "test",
+        "metrics": {"accuracy": 0.40, "n": 281.0},
+        "difference": {"accuracy": {"value": 0.01, "interval": [-0.04, 0.06]}},
+    }
+    bucket.put_object(
+        Bucket=BUCKET,
+        Key="jobs/run/bincheck-run-final/output/output.tar.gz",
+        Body=train_py_output(figures(0.41, 0.86, 1.0, 0.7), against),
+    )
+    production = {"version": "v1", "test_data": "old", "figures": {"accuracy": 0.356}}
+
+    decision = handlers.compare(_compare_event(json.dumps(production)), None)
+
+    # 0.41 beats the record's 0.356 from other photos by 0.054, but on its own photos the
+    # production model scores 0.40: better by 0.01, within their noise.
+    assert decision["promote"] is False
+    assert "production 0.4000; better by 0.0100" in decision["summary"]
 
 
 def test_compare_refuses_an_unreadable_record_or_a_job_without_test_figures(bucket):

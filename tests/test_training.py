@@ -105,7 +105,7 @@ def test_against_scores_the_production_model_on_the_same_test_photos(
 ):
     channel = tmp_path / "production"  # a SageMaker channel: a folder holding the artifact
     channel.mkdir()
-    shutil.copy(model_artifact, channel / "model.tar.gz")
+    shutil.copy(model_artifact, channel / "fbb3cd56.gz")  # as the CDK app names its asset
     args = tiny_run(photos, tmp_path / "out", "--epochs", "1", "--against", str(channel))
     result = main(get_args_parser().parse_args(args))
 

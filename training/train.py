@@ -532,11 +532,12 @@ def finish(
 
 def read_against(path: Path) -> tuple[nn.Module, ModelCard]:
     """The model to compare with: a ``model.tar.gz``, its unpacked folder, or a folder
-    holding one ``model.tar.gz`` (a SageMaker channel)."""
+    holding one artifact file (a SageMaker channel; the CDK app's asset is ``<hash>.gz``)."""
     if path.is_dir() and not (path / "model_card.json").is_file():
-        found = sorted(path.glob("*.tar.gz"))
+        found = sorted(p for p in path.iterdir() if p.is_file())
         if len(found) != 1:
-            raise SystemExit(f"--against {path}: expected one model.tar.gz there, found {found}")
+            names = [p.name for p in found]
+            raise SystemExit(f"--against {path}: expected one model artifact there, found {names}")
         path = found[0]
     try:
         return read_artifact(path)

@@ -1,6 +1,7 @@
 """The pipeline's two Lambda handlers: thin wiring of the pure request, plan and decision
-code to S3. An exception is the state's error (its class name is the error name the state
-machine's catch sees, its message the cause), so nothing here is swallowed.
+code to S3 and to the production record (SSM). An exception is the state's error (its
+class name is the error name the state machine's catch sees, its message the cause), so
+nothing here is swallowed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from .decision import RecordError, check_record, decide
+from .decision import decide, production_model, read_record
 from .plan import plan, run_id
 from .request import InvalidRequest, parse_request
 from .storage import TrainingStorage
@@ -32,9 +33,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        bucket = env.get("TRAINING_BUCKET", "").strip()
-        if not bucket:
-            raise RuntimeError("TRAINING_BUCKET is required")
+        bucket = _required(env, "TRAINING_BUCKET")
         defaults = json.loads(env.get("PIPELINE_DEFAULTS") or "{}")
         if not isinstance(defaults, dict):
             raise RuntimeError(f"PIPELINE_DEFAULTS must be a JSON object, got {defaults!r}")
@@ -43,12 +42,21 @@ class Settings:
             bucket=bucket,
             defaults=defaults,
             timeout_s=int(timeout) if timeout else None,
-            record_name=env.get("PRODUCTION_RECORD", "the production record"),
+            record_name=_required(env, "PRODUCTION_RECORD"),
         )
 
 
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"{name} is required")
+    return value
+
+
 def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``{"input", "execution", "started_at"}`` -> ``{"run": plan}``, or ``InvalidRequest``."""
+    """``{"input", "execution", "started_at"}`` -> ``{"run": plan, "production": record}``
+    (the record as stored, read once: the jobs score its model, the comparison reads its
+    figures), or ``InvalidRequest``/``RecordError``."""
     settings = Settings.from_env()
     request = parse_request(
         event.get("input"),
@@ -61,9 +69,16 @@ def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidRequest(
             [f"no data folder at {uri.rsplit('/', 1)[0]}/ (no labels.csv)" for uri in missing]
         )
+    text = boto3.client("ssm").get_parameter(Name=settings.record_name)["Parameter"]["Value"]
+    model = production_model(
+        read_record(text, source=settings.record_name), source=settings.record_name
+    )
     run = run_id(event["execution"], event["started_at"])
-    logger.info("run %s: %s", run, request)
-    return {"run": plan(request, bucket=settings.bucket, run=run)}
+    logger.info("run %s: %s, against %s", run, request, model)
+    return {
+        "run": plan(request, bucket=settings.bucket, run=run, production_model=model),
+        "production": text,
+    }
 
 
 def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -71,21 +86,24 @@ def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
     the candidate's record as the text to store if it is promoted."""
     settings = Settings.from_env()
     run = event["run"]
-    try:
-        production = json.loads(event["production"])
-    except json.JSONDecodeError as error:
-        raise RecordError(f"{settings.record_name} is not JSON: {error}") from error
-    production = check_record(production, source=settings.record_name)
+    production = read_record(event["production"], source=settings.record_name)
+    figures, paired = TrainingStorage(boto3.client("s3")).job_figures(event["model_data"])
     candidate = {
         "version": run["version"],
         "job": event["job"],
         "model_data": event["model_data"],
         "test_data": run["data"],  # its test split
-        "figures": TrainingStorage(boto3.client("s3")).test_figures(event["model_data"]),
+        "figures": figures,
         "execution": event.get("execution"),
     }
     promotion = run["promotion"]
-    decision = decide(candidate, production, metric=promotion["metric"], margin=promotion["margin"])
+    decision = decide(
+        candidate,
+        production,
+        metric=promotion["metric"],
+        margin=promotion["margin"],
+        paired=paired,
+    )
     logger.info("%s: %s", candidate["version"], decision.summary)
     return {
         "promote": decision.promote,

@@ -25,7 +25,9 @@ def run_id(execution_name: str, started_at: str) -> str:
     return f"{moment:%Y%m%d-%H%M%S}-{digest}"
 
 
-def plan(request: RunRequest, *, bucket: str, run: str) -> dict[str, Any]:
+def plan(request: RunRequest, *, bucket: str, run: str, production_model: str) -> dict[str, Any]:
+    """``production_model``: the artifact every job scores on its test photos as well
+    (its ``production`` channel), for the promotion's paired comparison."""
     name = f"{NAME_PREFIX}{run}"
     version = f"counter-{run}"
     return {
@@ -65,6 +67,7 @@ def plan(request: RunRequest, *, bucket: str, run: str) -> dict[str, Any]:
             "final": f"s3://{bucket}/checkpoints/{run}/final/",
         },
         "output_path": f"s3://{bucket}/jobs/{run}/",
+        "production_model": production_model,
         "promotion": {"metric": request.promotion_metric, "margin": request.promotion_margin},
         "reuse_best_tuning_job": request.reuse_best_tuning_job,
     }

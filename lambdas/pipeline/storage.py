@@ -3,7 +3,9 @@ did a training job report on its test channel.
 
 A SageMaker training job leaves ``<output>/<job>/output/model.tar.gz`` (the model folder)
 and, beside it, ``output.tar.gz`` (train.py's ``SM_OUTPUT_DATA_DIR``: ``metrics.json`` and
-the plots). ``metrics.json`` holds the held-out figures under ``"test"``.
+the plots). ``metrics.json`` holds the held-out figures under ``"test"`` and, when the
+job scored the production model on the same photos, those and the paired differences
+under ``"against"``.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ class TrainingStorage:
                 absent.append(uri)
         return absent
 
-    def test_figures(self, model_data: str) -> dict[str, float]:
-        """The ``test`` figures of the job whose model is at ``model_data``."""
+    def job_figures(self, model_data: str) -> tuple[dict[str, float], dict[str, Any] | None]:
+        """The ``test`` figures of the job whose model is at ``model_data``, and its
+        ``against`` figures (None if it scored no other model)."""
         if not model_data.endswith(f"/output/{MODEL_FILE}"):
             raise RecordError(f"not a training job's model artifact: {model_data}")
         output = model_data[: -len(MODEL_FILE)] + OUTPUT_FILE
@@ -76,4 +79,8 @@ class TrainingStorage:
             raise RecordError(
                 f"{output}: {METRICS_FILE} has no test figures (was the job given a test channel?)"
             )
-        return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
+        against = metrics.get("against")
+        return (
+            {k: float(v) for k, v in figures.items() if isinstance(v, int | float)},
+            against if isinstance(against, dict) else None,
+        )
