@@ -47,25 +47,36 @@ def decide(
     """Promote when the candidate beats production on ``metric`` by at least ``margin``
     (and by something: a zero margin still needs a strict gain); with ``paired`` figures
     of this production model, on the same photos and beyond their noise."""
-    if paired is not None and paired.get("model_version") == production.get("version"):
-        return _decide_paired(candidate, paired, metric=metric, margin=margin)
-    new = _figure(candidate, metric, "the candidate")
-    old = _figure(production, metric, f"the production model {production.get('version')!r}")
     higher_is_better = metric not in LOWER_IS_BETTER
-    gain = (new - old) if higher_is_better else (old - new)
-    promote = gain > 0 and gain >= margin - TOLERANCE
+    sign = 1.0 if higher_is_better else -1.0
+    new = _figure(candidate, metric, "the candidate")
+    same_photos = paired is not None and paired.get("model_version") == production.get("version")
+    if same_photos:
+        old, difference, interval, photos = _paired(paired, metric)
+        gain = sign * difference
+        low, high = sorted(sign * bound for bound in interval)
+        where = f" on the same {photos} photos"
+        noise = f" (95% interval of the gain {low:+.4f} to {high:+.4f})"
+    else:
+        old = _figure(production, metric, f"the production model {production.get('version')!r}")
+        gain, low, where, noise = sign * (new - old), math.inf, "", ""
+    beyond_noise = low > 0
+    promote = gain > 0 and gain >= margin - TOLERANCE and beyond_noise
     verdict = "better" if gain > 0 else "not better"
+    reason = "promote" if promote else "keep the production model"
+    if gain >= margin - TOLERANCE and gain > 0 and not beyond_noise:
+        reason += ": the gain is within the photos' noise"
     summary = (
-        f"test {metric} ({'higher' if higher_is_better else 'lower'} is better): candidate "
-        f"{new:.4f}, production {old:.4f}; {verdict} by {abs(gain):.4f}, margin {margin:.4f}: "
-        + ("promote" if promote else "keep the production model")
+        f"test {metric} ({'higher' if higher_is_better else 'lower'} is better){where}: "
+        f"candidate {new:.4f}, production {old:.4f}; {verdict} by {abs(gain):.4f}{noise}, "
+        f"margin {margin:.4f}: {reason}"
     )
-    if candidate.get("test_data") != production.get("test_data"):
+    if not same_photos and candidate.get("test_data") != production.get("test_data"):
         summary += (
             f". Measured on different test data: {candidate.get('test_data')} "
             f"and {production.get('test_data')}"
         )
-    if paired is not None:
+    if paired is not None and not same_photos:
         summary += (
             f". The job scored {paired.get('model_version')!r}, production is now "
             f"{production.get('version')!r}: not on the same photos"
@@ -73,10 +84,9 @@ def decide(
     return Decision(promote=promote, summary=summary)
 
 
-def _decide_paired(
-    candidate: Mapping[str, Any], paired: Mapping[str, Any], *, metric: str, margin: float
-) -> Decision:
-    new = _figure(candidate, metric, "the candidate")
+def _paired(paired: Mapping[str, Any], metric: str) -> tuple[float, float, list[float], str]:
+    """Production's figure on the job's photos, ours minus it, its 95% interval, and how
+    many photos."""
     difference = paired.get("difference", {}).get(metric, {})
     value, interval = difference.get("value"), difference.get("interval")
     theirs = paired.get("metrics", {}).get(metric)
@@ -88,27 +98,8 @@ def _decide_paired(
         and all(map(_finite, interval))
     ):
         raise RecordError(f"the job's paired {metric} figures are incomplete: {dict(paired)!r}")
-    higher_is_better = metric not in LOWER_IS_BETTER
-    sign = 1.0 if higher_is_better else -1.0
-    gain = sign * value
-    low, high = sorted(sign * bound for bound in interval)
-    beyond_noise = low > 0
-    promote = gain > 0 and gain >= margin - TOLERANCE and beyond_noise
-    verdict = "better" if gain > 0 else "not better"
-    reason = (
-        "promote"
-        if promote
-        else "keep the production model"
-        + ("" if beyond_noise or gain <= 0 else ": the gain is within the photos' noise")
-    )
     photos = paired.get("metrics", {}).get("n")
-    summary = (
-        f"test {metric} ({'higher' if higher_is_better else 'lower'} is better) on the same "
-        f"{int(photos) if _finite(photos) else '?'} photos: candidate {new:.4f}, "
-        f"production {theirs:.4f}; {verdict} by {abs(gain):.4f} (95% interval of the gain "
-        f"{low:+.4f} to {high:+.4f}), margin {margin:.4f}: {reason}"
-    )
-    return Decision(promote=promote, summary=summary)
+    return theirs, value, list(interval), str(int(photos)) if _finite(photos) else "?"
 
 
 def _finite(value: Any) -> bool:
