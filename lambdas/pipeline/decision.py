@@ -51,7 +51,7 @@ def decide(
     sign = 1.0 if higher_is_better else -1.0
     new = _figure(candidate, metric, "the candidate")
     same_photos = paired is not None and paired.get("model_version") == production.get("version")
-    if same_photos:
+    if paired is not None and same_photos:
         old, difference, interval, photos = _paired(paired, metric)
         gain = sign * difference
         low, high = sorted(sign * bound for bound in interval)
