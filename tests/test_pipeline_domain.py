@@ -48,6 +48,7 @@ def test_every_problem_is_reported_at_once():
                 "hyperparameters": {
                     "lr": 0.1,
                     "split_seed": 3,
+                    "against": "s3://elsewhere/model.tar.gz",
                     "sigma": True,
                     "refit": "true",
                     "Bad Name": 1,
@@ -70,6 +71,7 @@ def test_every_problem_is_reported_at_once():
         "losses must be a non-empty list of distinct ('ce', 'ordinal'), got ['ce', 'hinge']",
         "hyperparameter 'lr' is set by the pipeline, not by the request",
         "hyperparameter 'split-seed' is set by the pipeline, not by the request",
+        "hyperparameter 'against' is set by the pipeline, not by the request",
         "hyperparameter 'sigma' must be a string or a number (true or false only for the",
         "hyperparameter 'refit' would leave the tuning jobs without validation figures",
         "hyperparameter 'Bad Name' is not a train.py option name",

@@ -11,9 +11,10 @@ from typing import Any
 DATA_FOLDER = "data/"  # the training role reads this folder of the bucket, nothing else
 LOSSES = ("ce", "ordinal")
 TUNED = frozenset({"lr", "batch-size", "weight-decay", "loss"})
-# Set by the pipeline itself; data locations SageMaker gives train.py; and the split seed,
-# which fixes the held-out test photos of a data folder: every run tests on the same ones.
-RESERVED = TUNED | {"select", "version", "data", "train", "val", "test", "split-seed"}
+# Set by the pipeline itself; data locations SageMaker gives train.py (the production model
+# too: its channel); and the split seed, which fixes the held-out test photos of a data
+# folder: every run tests on the same ones.
+RESERVED = TUNED | {"select", "version", "data", "train", "val", "test", "split-seed", "against"}
 RESERVED |= {"model-dir", "output-dir", "checkpoint-dir"}
 # train.py's switches, which take true or false: a JSON boolean is passed as one of those.
 SWITCHES = frozenset({"tta", "freeze-backbone"})
