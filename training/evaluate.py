@@ -27,7 +27,7 @@ from model.predictor import Prediction, Predictor
 
 from .data import Example, read_labels, split
 from .metrics import bootstrap_intervals, confusion_matrix, count_metrics
-from .paired import compare, predict_photos
+from .paired import LABELS, compare, describe_differences, predict_photos
 from .plots import save_confusion
 
 
@@ -212,9 +212,6 @@ def write_outputs(
         save_confusion(plot, torch.tensor(report["confusion_matrix"]), title)
 
 
-_LABELS = {"accuracy": "accuracy", "off_by_one": "off-by-one", "rmse": "RMSE", "mae": "MAE"}
-
-
 def summary(report: dict[str, Any]) -> str:
     m = report["metrics"]
     lines = [f"{report['model_version']}: {report['photos']} {report['subset']} photos"]
@@ -229,7 +226,7 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(
             "  95% intervals, counts 0-5 (bootstrap over photos): "
             + "  ".join(
-                f"{_LABELS[name]} {low:.3f}-{high:.3f}"
+                f"{LABELS[name]} {low:.3f}-{high:.3f}"
                 for name, (low, high) in report["intervals"].items()
             )
         )
@@ -238,14 +235,7 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(
             f"  minus {versus['model_version']} on the same photos, counts 0-5 (95% interval):"
         )
-        lines.append(
-            "    "
-            + "  ".join(
-                f"{_LABELS[name]} {d['value']:+.3f} ({d['interval'][0]:+.3f} to "
-                f"{d['interval'][1]:+.3f})"
-                for name, d in versus["difference"].items()
-            )
-        )
+        lines.append(f"    {describe_differences(versus)}")
     lines.append("  verdicts at the configured thresholds:")
     for case, row in report["alerts"].items():
         lines.append(

@@ -44,6 +44,17 @@ def compare(
     }
 
 
+LABELS = {"accuracy": "accuracy", "off_by_one": "off-by-one", "rmse": "RMSE", "mae": "MAE"}
+
+
+def describe_differences(compared: dict[str, Any]) -> str:
+    """``accuracy +0.018 (-0.039 to +0.078)  off-by-one ...``: ours minus the other's."""
+    return "  ".join(
+        f"{LABELS[name]} {d['value']:+.3f} ({d['interval'][0]:+.3f} to {d['interval'][1]:+.3f})"
+        for name, d in compared["difference"].items()
+    )
+
+
 def predict_photos(
     predictor: Predictor, folder: Path, examples: list[Example], batch_size: int = 32
 ) -> list[Prediction]:

@@ -45,7 +45,7 @@ from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
 from .metrics import bootstrap_intervals, confusion_matrix
-from .paired import score_against
+from .paired import describe_differences, score_against
 from .plots import plot_training
 from .presets import TrainPreset
 
@@ -482,10 +482,11 @@ def finish(
         final["predicted"], final["counts"], card.max_count
     )
     if against is not None:
-        summary["against"] = score_against(
-            against, loaders[report_set].dataset, final["predicted"], final["counts"], card
-        )
-        summary["against"]["photos"] = report_set
+        photos = loaders[report_set].dataset
+        summary["against"] = {
+            **score_against(against, photos, final["predicted"], final["counts"], card),
+            "photos": report_set,
+        }
     card = ModelCard(
         **{
             **card.__dict__,
@@ -519,12 +520,9 @@ def finish(
         flush=True,
     )
     if against is not None:
+        versus = summary["against"]
         print(
-            f"{report_set}, minus {summary['against']['model_version']}: "
-            + " ".join(
-                f"{name}={_fmt(d['value'])} ({_fmt(d['interval'][0])} to {_fmt(d['interval'][1])})"
-                for name, d in summary["against"]["difference"].items()
-            ),
+            f"{report_set}, minus {versus['model_version']}: {describe_differences(versus)}",
             flush=True,
         )
     return summary
