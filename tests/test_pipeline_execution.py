@@ -396,3 +396,9 @@ def test_reusing_the_best_trial_promotes_its_model_without_a_final_job(pipeline)
     record = pipeline.record()
     assert record["job"] == trial
     assert record["figures"] == pipeline.sim.scenario.trial_figures
+    # The trial scored the production model too: the decision is on the same photos.
+    [notice] = pipeline.notices()
+    assert notice["message"]["summary"].startswith(
+        "test accuracy (higher is better) on the same 281 photos: candidate 0.3900, "
+        "production 0.3600; better by 0.0300"
+    )
