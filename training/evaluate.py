@@ -27,7 +27,7 @@ from model.predictor import Prediction, Predictor
 
 from .data import Example, read_labels, split
 from .metrics import bootstrap_intervals, confusion_matrix, count_metrics
-from .paired import LABELS, compare, describe_differences, predict_photos
+from .paired import LABELS, describe_differences, predict_photos, score_against
 from .plots import save_confusion
 
 
@@ -90,11 +90,9 @@ def evaluate_folder(
         "suggested_thresholds": suggest_thresholds(scored, target_precision, wrong_rate),
     }
     if versus is not None:
-        other = Predictor(*versus, fast=fast)
-        other_predicted = torch.tensor(
-            [p.count for p in predict_photos(other, folder, examples, batch_size)]
+        report["against"] = score_against(
+            versus, folder, examples, predicted, counts, card, fast=fast, batch_size=batch_size
         )
-        report["against"] = compare(predicted, other_predicted, counts, card, versus[1])
     rows = [
         {"image_id": e.image_id, "true_count": e.count, **p.to_dict()}
         for e, p in zip(examples, predictions, strict=True)

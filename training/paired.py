@@ -17,7 +17,7 @@ from torch import nn
 from model.card import ModelCard
 from model.predictor import Prediction, Predictor
 
-from .data import Example, PhotoDataset
+from .data import Example
 from .metrics import bootstrap_intervals, count_metrics
 
 
@@ -70,17 +70,16 @@ def predict_photos(
 
 def score_against(
     other: tuple[nn.Module, ModelCard],
-    photos: PhotoDataset,
+    folder: Path,
+    examples: list[Example],
     predicted: torch.Tensor,
     counts: torch.Tensor,
     card: ModelCard,
+    *,
+    fast: bool = False,
+    batch_size: int = 32,
 ) -> dict[str, Any]:
-    """``other`` scored on ``photos`` as it serves (decoded at its own input size), against
-    our ``predicted`` counts of the same photos in the same order."""
-    theirs = predict_photos(Predictor(*other), photos.folder, photos.examples)
-    result = compare(predicted, torch.tensor([p.count for p in theirs]), counts, card, other[1])
-    result["trained_on"] = {
-        "data": other[1].training.get("data"),
-        "split_seed": other[1].training.get("split_seed"),
-    }
-    return result
+    """``other`` scored on the photos of ``examples`` as it serves (decoded at its own
+    input size), against our ``predicted`` counts of the same photos in the same order."""
+    theirs = predict_photos(Predictor(*other, fast=fast), folder, examples, batch_size)
+    return compare(predicted, torch.tensor([p.count for p in theirs]), counts, card, other[1])

@@ -483,10 +483,10 @@ def finish(
     )
     if against is not None:
         photos = loaders[report_set].dataset
-        summary["against"] = {
-            **score_against(against, photos, final["predicted"], final["counts"], card),
-            "photos": report_set,
-        }
+        scored = score_against(
+            against, photos.folder, photos.examples, final["predicted"], final["counts"], card
+        )
+        summary["against"] = {**scored, "photos": report_set}
     card = ModelCard(
         **{
             **card.__dict__,
