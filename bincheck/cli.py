@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--decoding", choices=["argmax", "median"], help="override the model card's decoding"
     )
+    evaluate.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes decoding photos while the network runs (worth it when a GPU runs it)",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     data = commands.add_parser("data", help="build data folders").add_subparsers(
@@ -329,6 +335,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         wrong_rate=args.wrong_rate,
         fast=args.fast,
         decoding=args.decoding,
+        workers=args.workers,
         against=args.against,
     )
     write_outputs(report, rows, out=args.out, predictions=args.predictions, plot=args.plot)

@@ -10,7 +10,9 @@ CUDA). Both run under
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,8 +97,15 @@ class Predictor:
         """Fast path on a GPU: photos are decoded there, several in one call."""
         return self.fast and self.device.type == "cuda"
 
+    @property
+    def decoder(self) -> Callable[[bytes], torch.Tensor]:
+        """``decode`` without the predictor: a function DataLoader workers can run."""
+        return functools.partial(
+            decode, size=self.card.input_size, reduced=self.fast, max_pixels=self.max_pixels
+        )
+
     def decode(self, data: bytes) -> torch.Tensor:
-        return decode(data, self.card.input_size, reduced=self.fast, max_pixels=self.max_pixels)
+        return self.decoder(data)
 
     def decode_many(self, photos: list[bytes]) -> list[torch.Tensor | BadInput]:
         """Each photo decoded, or its refusal in its place."""

@@ -391,6 +391,24 @@ def test_evaluate_against_a_second_model_scores_both_on_the_same_photos(
     assert "minus test-1 on the same photos" in capsys.readouterr().out
 
 
+def test_evaluation_decodes_in_worker_processes_and_names_a_corrupt_photo(model_artifact, tmp_path):
+    _, alone = evaluate_folder(model_artifact, SAMPLES, subset="all")
+    _, rows = evaluate_folder(model_artifact, SAMPLES, subset="all", workers=2, batch_size=3)
+    # The same photos in the same order, in batches of 3 across two workers.
+    assert [(r["image_id"], r["count"]) for r in rows] == [
+        (r["image_id"], r["count"]) for r in alone
+    ]
+    for row, single in zip(rows, alone, strict=True):
+        assert row["probabilities"] == pytest.approx(single["probabilities"], abs=1e-5)
+
+    photos = tmp_path / "photos"
+    shutil.copytree(SAMPLES, photos)
+    broken = sorted((photos / "images").glob("*.jpg"))[3]
+    broken.write_bytes(broken.read_bytes()[:2000])  # cut short in upload
+    with pytest.raises(ValueError, match=rf"{broken.name}: corrupt or truncated JPEG"):
+        evaluate_folder(model_artifact, photos, subset="all", workers=2)
+
+
 def test_evaluate_against_a_model_of_another_split_is_refused(model_artifact, tmp_path):
     model, card = read_artifact(model_artifact)
     other = tmp_path / "other.tar.gz"

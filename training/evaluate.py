@@ -50,10 +50,12 @@ def evaluate_folder(
     fast: bool = False,
     decoding: str | None = None,
     batch_size: int = 32,
+    workers: int = 0,
     against: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``decoding`` overrides the card's, to compare decodings on the same weights;
-    ``against`` is a second model, judged on the same photos as it comes."""
+    ``against`` is a second model, judged on the same photos as it comes; ``workers``
+    processes decode the photos while the network runs."""
     thresholds = thresholds or Thresholds()
     model, card = read_artifact(model_path)
     if decoding:
@@ -72,7 +74,9 @@ def evaluate_folder(
         examples = split(examples, seed=split_seed)[subset]
     if not examples:
         raise ValueError(f"{folder} has no {subset} photos in the split of {card.version}")
-    predictions = predict_photos(Predictor(model, card, fast=fast), folder, examples, batch_size)
+    predictions = predict_photos(
+        Predictor(model, card, fast=fast), folder, examples, batch_size, workers=workers
+    )
 
     counts = torch.tensor([e.count for e in examples])
     predicted = torch.tensor([p.count for p in predictions])
@@ -91,7 +95,15 @@ def evaluate_folder(
     }
     if versus is not None:
         report["against"] = score_against(
-            versus, folder, examples, predicted, counts, card, fast=fast, batch_size=batch_size
+            versus,
+            folder,
+            examples,
+            predicted,
+            counts,
+            card,
+            fast=fast,
+            batch_size=batch_size,
+            workers=workers,
         )
     rows = [
         {"image_id": e.image_id, "true_count": e.count, **p.to_dict()}

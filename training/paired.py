@@ -8,13 +8,16 @@ pipeline's promotion reads. Needs only torch and ``model``: it runs in the train
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from model.card import ModelCard
+from model.images import BadInput
 from model.predictor import Prediction, Predictor
 
 from .data import Example
@@ -55,16 +58,41 @@ def describe_differences(compared: dict[str, Any]) -> str:
     )
 
 
+class ServedPhotos(Dataset):
+    """The photos of ``examples`` decoded by ``decoder`` (a ``Predictor.decoder``), so
+    DataLoader workers decode them as the model serves while the network runs."""
+
+    def __init__(
+        self, folder: Path, examples: list[Example], decoder: Callable[[bytes], torch.Tensor]
+    ) -> None:
+        self.folder = folder
+        self.examples = examples
+        self.decoder = decoder
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        path = self.folder / "images" / f"{self.examples[index].image_id}.jpg"
+        try:
+            return self.decoder(path.read_bytes())
+        except BadInput as error:
+            raise ValueError(f"{path}: {error.message}") from error
+
+
 def predict_photos(
-    predictor: Predictor, folder: Path, examples: list[Example], batch_size: int = 32
+    predictor: Predictor,
+    folder: Path,
+    examples: list[Example],
+    batch_size: int = 32,
+    *,
+    workers: int = 0,
 ) -> list[Prediction]:
+    """The predictions for ``examples``' photos in order; ``workers`` processes decode."""
+    photos = ServedPhotos(folder, examples, predictor.decoder)
     predictions: list[Prediction] = []
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        images = [
-            predictor.decode((folder / "images" / f"{e.image_id}.jpg").read_bytes()) for e in chunk
-        ]
-        predictions += predictor.predict(images)
+    for batch in DataLoader(photos, batch_size=batch_size, num_workers=workers):
+        predictions += predictor.predict(list(batch))
     return predictions
 
 
@@ -78,8 +106,11 @@ def score_against(
     *,
     fast: bool = False,
     batch_size: int = 32,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """``other`` scored on the photos of ``examples`` as it serves (decoded at its own
     input size), against our ``predicted`` counts of the same photos in the same order."""
-    theirs = predict_photos(Predictor(*other, fast=fast), folder, examples, batch_size)
+    theirs = predict_photos(
+        Predictor(*other, fast=fast), folder, examples, batch_size, workers=workers
+    )
     return compare(predicted, torch.tensor([p.count for p in theirs]), counts, card, other[1])

@@ -484,7 +484,13 @@ def finish(
     if against is not None:
         photos = loaders[report_set].dataset
         scored = score_against(
-            against, photos.folder, photos.examples, final["predicted"], final["counts"], card
+            against,
+            photos.folder,
+            photos.examples,
+            final["predicted"],
+            final["counts"],
+            card,
+            workers=loaders[report_set].num_workers,
         )
         summary["against"] = {**scored, "photos": report_set}
     card = ModelCard(
