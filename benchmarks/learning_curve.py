@@ -29,7 +29,7 @@ import torch
 
 from model.artifact import read_artifact
 from model.predictor import Predictor
-from training.data import Example, read_labels, split
+from training.data import Example, read_labels, split, write_split_folder
 from training.metrics import count_metrics
 from training.paired import compare, predict_photos
 
@@ -59,16 +59,7 @@ def write_fraction(data: Path, folder: Path, fraction: float, split_seed: int) -
     """A data folder of links: ``fraction`` of the training photos, all val and test ones."""
     parts = split(read_labels(data), seed=split_seed)
     parts["train"] = nested_fraction(parts["train"], fraction)
-    images = folder / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    rows = ["image_id,count,split"]
-    for name, examples in parts.items():
-        for e in examples:
-            link = images / f"{e.image_id}.jpg"
-            if not link.exists():
-                link.symlink_to((data / "images" / f"{e.image_id}.jpg").resolve())
-            rows.append(f"{e.image_id},{e.count},{name}")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    write_split_folder(data, folder, parts)
     return len(parts["train"])
 
 

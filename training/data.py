@@ -72,6 +72,21 @@ def split(
     return parts
 
 
+def write_split_folder(source: Path, folder: Path, parts: dict[str, list[Example]]) -> None:
+    """A data folder of links to ``source``'s photos whose ``labels.csv`` names each photo's
+    split, so a plain ``training.train --data FOLDER`` trains on exactly these parts."""
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows = ["image_id,count,split"]
+    for name, examples in parts.items():
+        for e in examples:
+            link = images / f"{e.image_id}.jpg"
+            if not link.exists():
+                link.symlink_to((source / "images" / f"{e.image_id}.jpg").resolve())
+            rows.append(f"{e.image_id},{e.count},{name}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+
+
 class PhotoDataset(Dataset):
     """(image uint8 (3, H, W), class) pairs; the class of ``count >= K`` is ``K``."""
 

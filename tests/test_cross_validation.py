@@ -1,0 +1,68 @@
+"""benchmarks/cross_validation.py: how photos are dealt into folds, and the ratio's interval."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.data import Example, read_labels, split, write_split_folder
+
+from .conftest import SAMPLES
+
+_spec = importlib.util.spec_from_file_location(
+    "cross_validation", Path(__file__).resolve().parents[1] / "benchmarks" / "cross_validation.py"
+)
+cv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cv)
+
+PHOTOS = [Example(f"{i:05d}", count) for i, count in enumerate([1] * 30 + [3] * 61 + [9] * 9)]
+
+
+def test_every_photo_is_held_out_by_exactly_one_fold_and_each_fold_has_every_count():
+    folds = cv.make_folds(PHOTOS, 4)
+
+    held_out = [e.image_id for fold in folds for e in fold]
+    assert sorted(held_out) == sorted(e.image_id for e in PHOTOS)
+    assert [len(fold) for fold in folds] == [25, 25, 25, 25]
+    for fold in folds:
+        shares = Counter(min(e.count, 6) for e in fold)
+        assert shares[1] in (7, 8) and shares[3] in (15, 16) and shares[6] in (2, 3)
+    assert cv.make_folds(PHOTOS, 4) == folds  # seeded
+    assert cv.make_folds(PHOTOS, 4, seed=1) != folds
+
+
+def test_a_fold_trains_on_the_others_and_validates_on_a_share_of_all_photos():
+    folds = cv.make_folds(PHOTOS, 4)
+
+    for held_out in range(4):
+        parts = cv.fold_parts(folds, held_out)
+        assert parts["test"] == folds[held_out]
+        assert len(parts["val"]) == pytest.approx(15, abs=2)  # 15% of all 100
+        used = [e.image_id for part in parts.values() for e in part]
+        assert sorted(used) == sorted(e.image_id for e in PHOTOS)  # each once
+
+
+def test_a_fold_folder_trains_on_exactly_its_parts(tmp_path):
+    photos = read_labels(SAMPLES)
+    parts = cv.fold_parts(cv.make_folds(photos, 2), 0, val_share=0.3)
+
+    write_split_folder(SAMPLES, tmp_path, parts)
+
+    assert split(read_labels(tmp_path)) == {
+        name: [Example(e.image_id, e.count, name) for e in part] for name, part in parts.items()
+    }
+
+
+def test_the_accuracy_ratio_and_its_paired_interval():
+    truth = torch.arange(600) % 6
+    baseline = torch.where(torch.arange(600) % 4 == 0, truth, (truth + 1) % 6)  # 0.25
+    better = torch.where(torch.arange(600) % 2 == 0, truth, (truth + 1) % 6)  # 0.50
+
+    ratio, (low, high) = cv.accuracy_ratio(better, baseline, truth)
+
+    assert ratio == 2.0
+    assert 1.7 < low < 2.0 < high < 2.3  # every baseline hit is a hit of ours: narrow
