@@ -562,3 +562,22 @@ def test_a_job_resumes_only_its_own_checkpoint(tmp_path):
     assert load_checkpoint(tmp_path, job="trial-001")["state"] == {"epoch": 3}
     assert load_checkpoint(tmp_path, job="trial-002") is None
     assert load_checkpoint(tmp_path)["state"] == {"epoch": 3}
+
+
+def test_on_sagemaker_each_job_keeps_its_checkpoints_in_a_folder_of_its_own(tmp_path, monkeypatch):
+    from training.checkpoint import load_checkpoint, save_checkpoint
+    from training.train import checkpoint_folder
+
+    shared = tmp_path / "opt" / "ml" / "checkpoints"  # one S3 folder for every trial
+    shared.parent.mkdir(parents=True)
+    for trial, epoch in (("trial-001", 3), ("trial-002", 5)):
+        monkeypatch.setenv("TRAINING_JOB_NAME", trial)
+        save_checkpoint(checkpoint_folder(tmp_path / "out", shared), {"state": epoch, "job": trial})
+    monkeypatch.setenv("TRAINING_JOB_NAME", "trial-001")  # a spot restart of the first
+    assert load_checkpoint(checkpoint_folder(tmp_path / "out", shared))["state"] == 3
+
+    monkeypatch.delenv("TRAINING_JOB_NAME")
+    assert checkpoint_folder(tmp_path / "out", shared) == shared
+    assert checkpoint_folder(tmp_path / "out", tmp_path / "none" / "x") == (
+        tmp_path / "out" / "checkpoints"
+    )  # not on SageMaker

@@ -4,7 +4,7 @@ SageMaker's contract, each read with a local fallback: hyperparameters are the c
 arguments; data channels ``SM_CHANNEL_TRAIN``/``SM_CHANNEL_VALIDATION``/``SM_CHANNEL_TEST``
 (data folders), or one ``SM_CHANNEL_DATA`` folder split deterministically; the model goes
 to ``SM_MODEL_DIR`` (SageMaker tars it into ``model.tar.gz``), figures and plots to
-``SM_OUTPUT_DATA_DIR``, checkpoints to ``/opt/ml/checkpoints`` (kept in S3 by managed spot
+``SM_OUTPUT_DATA_DIR``, checkpoints to ``/opt/ml/checkpoints/<job>`` (kept in S3 by managed spot
 training). A restarted job resumes from its checkpoint by itself. Each epoch prints
 
     epoch=N train_loss=... val_loss=... val_accuracy=... val_off_by_one=... val_rmse=... val_mae=...
@@ -214,11 +214,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     world = init_world()
     torch.manual_seed(args.seed + world.rank)
     device = torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
-    checkpoints = args.checkpoint_dir or (
-        SAGEMAKER_CHECKPOINTS
-        if SAGEMAKER_CHECKPOINTS.parent.is_dir()
-        else args.output_dir / "checkpoints"
-    )
+    checkpoints = args.checkpoint_dir or checkpoint_folder(args.output_dir)
     card = card_from_args(args)
     # Read before hours of training: an unreadable model to compare with fails the job now.
     against = read_against(args.against) if args.against and world.is_main else None
@@ -365,6 +361,20 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
+
+
+def checkpoint_folder(output_dir: Path, sagemaker: Path = SAGEMAKER_CHECKPOINTS) -> Path:
+    """``OUTPUT/checkpoints``, or on SageMaker ``/opt/ml/checkpoints/<job name>``.
+
+    SageMaker keeps that folder in the job's ``CheckpointConfig.S3Uri``, which the trials
+    of a tuning job share, and its documentation does not say whether each trial gets a
+    folder of its own there. With one folder per job name, trials cannot overwrite each
+    other's checkpoint either way, and a spot restart, which keeps the name, finds its own.
+    """
+    if not sagemaker.parent.is_dir():
+        return output_dir / "checkpoints"
+    job = current_job()
+    return sagemaker / job if job else sagemaker
 
 
 def ema_decay(args: argparse.Namespace, steps_per_epoch: int) -> float:
