@@ -14,8 +14,12 @@ import warnings
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as F
+
+try:  # deprecated since torchvision 0.29 (TorchCodec takes it over), used for nvJPEG only
+    from torchvision.io import ImageReadMode, decode_jpeg
+except ImportError:  # a torchvision without it: every photo takes ``decode``'s path
+    decode_jpeg = None
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 DEFAULT_MAX_PIXELS = 40_000_000  # a 7,000 x 5,700 photo; more is a decompression bomb
@@ -81,7 +85,7 @@ def decode_batch(
         # bytes) goes the careful way.
         if image.format == "JPEG" and data.rstrip(b"\0").endswith(b"\xff\xd9"):
             jpegs.append(i)
-    if jpegs:
+    if jpegs and decode_jpeg is not None:
         try:
             decoded = decode_jpeg(
                 [torch.frombuffer(bytearray(photos[i]), dtype=torch.uint8) for i in jpegs],

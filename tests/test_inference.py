@@ -237,11 +237,19 @@ def test_fast_path_gives_the_plain_paths_counts_on_real_photos(confident_artifac
     assert len({r.count for r in reference}) > 1  # the head is not answering one count
 
 
-def test_device_decode_matches_the_plain_decode_and_refuses_each_bad_photo_in_place():
-    """``decode_batch`` on the CPU: the same code decodes with nvJPEG on a GPU."""
+@pytest.mark.parametrize("batch_decoder", ["torchvision", "none"])
+def test_device_decode_matches_the_plain_decode_and_refuses_each_bad_photo_in_place(
+    batch_decoder, monkeypatch
+):
+    """``decode_batch`` on the CPU: the same code decodes with nvJPEG on a GPU. Without
+    torchvision's decoder (deprecated since 0.29), every photo takes the plain path."""
     import torch
 
+    from model import images
     from model.images import decode, decode_batch
+
+    if batch_decoder == "none":
+        monkeypatch.setattr(images, "decode_jpeg", None)
 
     good = [sample_photo(image_id) for image_id in SAMPLE_COUNTS]
     whole = sample_photo()
