@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-inference bench-local repack-default synth deploy destroy clean
+.PHONY: demo test lint bench bench-inference bench-local synth deploy destroy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,6 @@ bench-inference: $(VENV)/.installed  ## per-request handler vs bincheck serve, s
 
 bench-local: $(VENV)/.installed  ## 2,000 uploads through the local stack, faults and duplicates
 	$(BIN)/python benchmarks/local_stack_load.py $(ARGS)
-
-repack-default: $(VENV)/.installed  ## the default model's weights with this checkout's handler code
-	$(BIN)/python -c "from model.artifact import read_artifact as r, write_artifact as w; \
-		p = 'model/default/model.tar.gz'; w(p, *r(p))"
 
 CDK := node_modules/.bin/cdk
 $(CDK): package.json

@@ -1,8 +1,9 @@
-"""The counting endpoint: model from the artifact, GPU endpoint, auto scaling, alarms."""
+"""The counting endpoint: model from the artifact (with this checkout's handler code),
+GPU endpoint, auto scaling, alarms."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnMapping, Duration, Stack
+from aws_cdk import AssetHashType, Aws, CfnMapping, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -15,6 +16,7 @@ from constructs import Construct
 from lambdas.checker.domain.keys import PHOTO_PREFIX
 
 from .config import BinCheckConfig
+from .model_artifact import build_serving_artifact
 
 VARIANT = "AllTraffic"
 
@@ -56,7 +58,14 @@ class CountingEndpoint(Construct):
                 f"no model artifact at {config.model_artifact_path}: set "
                 '-c bincheck=\'{"model_artifact": "path/to/model.tar.gz"}\''
             )
-        artifact = assets.Asset(self, "ModelArtifact", path=str(config.model_artifact_path))
+        built, content = build_serving_artifact(config.model_artifact_path)
+        artifact = assets.Asset(
+            self,
+            "ModelArtifact",
+            path=str(built),
+            asset_hash=content,
+            asset_hash_type=AssetHashType.CUSTOM,
+        )
         self.model_artifact = artifact
         self.model_data_url = artifact.s3_object_url
         images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_images(config))

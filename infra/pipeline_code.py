@@ -2,20 +2,17 @@
 ``tar.gz`` whose root holds the entry script, the ``training`` and ``model`` packages and a
 ``requirements.txt`` (the container installs it before training).
 
-Built at synthesis, byte for byte the same from the same sources (sorted members, zero
-timestamps, no owners), so the asset's hash, and with it the deployment, changes only when
-the code does. It is a file asset because CDK zips folder assets, and the container reads
-only ``tar.gz``.
+Built at synthesis, byte for byte the same from the same sources (``infra/archives.py``),
+so the asset's hash, and with it the deployment, changes only when the code does. It is a
+file asset because CDK zips folder assets, and the container reads only ``tar.gz``.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
 import tomllib
 from pathlib import Path
 
+from .archives import write_targz
 from .config import REPO
 
 PACKAGES = ("training", "model")
@@ -46,16 +43,4 @@ def code_files() -> dict[str, bytes]:
 
 def build_training_code(path: Path = BUILT) -> Path:
     """Writes the archive (only when its bytes change) and returns its path."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in sorted(code_files().items()):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    archive = gzip.compress(raw.getvalue(), mtime=0)
-    if not path.is_file() or path.read_bytes() != archive:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(archive)
-        temporary.replace(path)
-    return path
+    return write_targz(path, code_files())

@@ -1,13 +1,4 @@
-"""The model artifact: ``model.tar.gz`` as the SageMaker PyTorch container expects it.
-
-    model.pt             the network's state dict
-    model_card.json      version, backbone, K, input size, training data, metrics
-    code/inference.py    the handler functions (model_fn, input_fn, predict_fn, output_fn)
-    code/model/          this package but server.py, so it needs nothing from the repository
-    code/requirements.txt
-
-The container extracts it into ``/opt/ml/model`` and imports ``code/inference.py``.
-"""
+"""The model artifact: write and read ``model.tar.gz`` (its layout: ``model/layout.py``)."""
 
 from __future__ import annotations
 
@@ -20,14 +11,8 @@ import torch
 
 from .backbones import create_backbone
 from .card import ModelCard
+from .layout import CARD, WEIGHTS, code_files
 from .network import CountingNet
-
-PACKAGE = Path(__file__).resolve().parent
-WEIGHTS = "model.pt"
-CARD = "model_card.json"
-ENTRY_POINT = "from model.inference import input_fn, model_fn, output_fn, predict_fn  # noqa\n"
-# What the AWS PyTorch inference container lacks (it has torch, torchvision and pillow).
-REQUIREMENTS = "timm>=1.0.9\n"
 
 
 def build_model(
@@ -38,26 +23,13 @@ def build_model(
     return CountingNet(backbone, card.max_count, card.dropout)
 
 
-def container_sources() -> list[Path]:
-    """The package's modules the container runs: all but the local server (aiohttp)."""
-    return sorted(p for p in PACKAGE.glob("*.py") if p.name != "server.py")
-
-
 def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
     """The artifact's files by path: one definition for the tarball and the folder."""
     if model.max_count != card.max_count:
         raise ValueError(f"model has K={model.max_count}, card says {card.max_count}")
     weights = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
-    files = {
-        WEIGHTS: weights.getvalue(),
-        CARD: card.to_json().encode(),
-        "code/inference.py": ENTRY_POINT.encode(),
-        "code/requirements.txt": REQUIREMENTS.encode(),
-    }
-    for source in container_sources():
-        files[f"code/model/{source.name}"] = source.read_bytes()
-    return files
+    return {WEIGHTS: weights.getvalue(), CARD: card.to_json().encode(), **code_files()}
 
 
 def write_artifact(path: str | Path, model: CountingNet, card: ModelCard) -> Path:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
 
 from infra.app import build
+from infra.model_artifact import build_serving_artifact
+from model.layout import code_files
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -269,6 +273,40 @@ def test_endpoint_serves_the_artifact_on_a_pinned_pytorch_image(template):
     template.has_resource_properties(
         "AWS::SageMaker::Endpoint", {"EndpointName": "bincheck-counter"}
     )
+
+
+def test_the_endpoint_gets_the_models_weights_and_card_with_this_checkouts_code(
+    synthesized, model_artifact, tmp_path
+):
+    """The container runs the artifact's ``code/``, not the repository's ``model/``: the CDK
+    app rebuilds it, so a committed model packed with older code serves this checkout's."""
+    with tarfile.open(model_artifact) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    older = {**files, "code/model/network.py": b"# an older handler\n", "code/model/gone.py": b""}
+    packed = tmp_path / "older.tar.gz"
+    with tarfile.open(packed, "w:gz") as tar:
+        for name, data in older.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+    built, content = build_serving_artifact(packed, tmp_path / "built.tar.gz")
+
+    with tarfile.open(built) as tar:
+        deployed = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    assert deployed == {
+        "model.pt": files["model.pt"], "model_card.json": files["model_card.json"], **code_files()
+    }  # fmt: skip
+    again, same = build_serving_artifact(packed, tmp_path / "again.tar.gz")
+    assert again.read_bytes() == built.read_bytes() and same == content
+
+    # The synthesized endpoint's model is that build of the configured artifact.
+    assembly, template = synthesized
+    served = build_serving_artifact(model_artifact, tmp_path / "served.tar.gz")[0].read_bytes()
+    [staged] = [p for p in Path(assembly.directory).glob("asset.*.gz") if p.read_bytes() == served]
+    [model] = template.find_resources("AWS::SageMaker::Model").values()
+    url = json.dumps(model["Properties"]["PrimaryContainer"]["ModelDataUrl"])
+    assert f"/{staged.name.split('.')[1]}.gz" in url  # the key is the content hash
 
 
 def test_endpoint_scales_on_invocations_and_alarms_on_latency_and_5xx(template):

@@ -5,14 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-import model
-from model.artifact import build_model, container_sources, read_artifact, write_artifact
+from model.artifact import build_model, read_artifact, write_artifact
 from model.backbones import create_backbone
 from model.card import ModelCard
 from model.folding import fold_batchnorm
@@ -146,19 +144,3 @@ def test_artifact_code_runs_without_the_repository(model_artifact, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"model_version": "test-1"' in result.stdout
-
-
-def test_the_default_model_carries_this_checkouts_handler_code():
-    """The container runs the artifact's ``code/``, not the repository's ``model/``."""
-    package = Path(model.__file__).parent
-    with tarfile.open(package / "default" / "model.tar.gz") as tar:
-        shipped = {
-            Path(name).name: tar.extractfile(name).read()
-            for name in tar.getnames()
-            if name.startswith("code/model/")
-        }
-    current = {source.name: source.read_bytes() for source in container_sources()}
-    stale = sorted(
-        name for name in current.keys() | shipped.keys() if current.get(name) != shipped.get(name)
-    )
-    assert not stale, f"model/default/model.tar.gz has other {stale}: run make repack-default"

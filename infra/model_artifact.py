@@ -1,0 +1,51 @@
+"""The endpoint's model artifact: the configured model's weights and card, with this
+checkout's handler code.
+
+The container runs the artifact's ``code/``, not the repository's ``model/``. A committed
+artifact (``model/default``) carries the code of the day it was packed; rebuilding its
+``code/`` at synthesis deploys every change to ``model/`` with the model, without
+committing its 13 MB of weights again. The build is byte for byte the same from the same
+contents (``infra/archives.py``), and the asset's hash is of the contents, not of the gzip
+stream, so a deployment from another machine does not replace the endpoint's model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+
+from model.layout import CARD, CODE, WEIGHTS, code_files
+
+from .archives import write_targz
+from .config import REPO
+
+BUILT = REPO / "build" / "model.tar.gz"
+
+
+def serving_files(source: Path) -> dict[str, bytes]:
+    """``source``'s files but its ``code/``, and ``code/`` from this checkout."""
+    with tarfile.open(source, "r:gz") as tar:
+        kept = {
+            member.name: tar.extractfile(member).read()  # type: ignore[union-attr]
+            for member in tar.getmembers()
+            if member.isfile() and not member.name.startswith(CODE)
+        }
+    missing = sorted({WEIGHTS, CARD} - kept.keys())
+    if missing:
+        raise ValueError(f"{source} is not a model artifact: no {', '.join(missing)}")
+    return {**kept, **code_files()}
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name, data in sorted(files.items()):
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def build_serving_artifact(source: Path, path: Path = BUILT) -> tuple[Path, str]:
+    """Writes the artifact (only when its bytes change): its path and content hash."""
+    files = serving_files(source)
+    return write_targz(path, files), content_hash(files)

@@ -1,0 +1,39 @@
+"""The model artifact's layout, ``model.tar.gz`` as SageMaker's PyTorch container takes it:
+
+    model.pt             the network's state dict
+    model_card.json      version, backbone, K, input size, training data, metrics
+    code/inference.py    the handler functions (model_fn, input_fn, predict_fn, output_fn)
+    code/model/          this package but server.py, so it needs nothing from the repository
+    code/requirements.txt
+
+The container extracts it into ``/opt/ml/model`` and imports ``code/inference.py``. Needs no
+torch: the CDK app rebuilds a model's ``code/`` from this checkout at synthesis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+WEIGHTS = "model.pt"
+CARD = "model_card.json"
+CODE = "code/"
+ENTRY_POINT = "from model.inference import input_fn, model_fn, output_fn, predict_fn  # noqa\n"
+# What the AWS PyTorch inference container lacks (it has torch, torchvision and pillow).
+REQUIREMENTS = "timm>=1.0.9\n"
+
+
+def container_sources() -> list[Path]:
+    """The package's modules the container runs: all but the local server (aiohttp)."""
+    return sorted(p for p in PACKAGE.glob("*.py") if p.name != "server.py")
+
+
+def code_files() -> dict[str, bytes]:
+    """``code/`` by path, from this checkout."""
+    files = {
+        f"{CODE}inference.py": ENTRY_POINT.encode(),
+        f"{CODE}requirements.txt": REQUIREMENTS.encode(),
+    }
+    for source in container_sources():
+        files[f"{CODE}model/{source.name}"] = source.read_bytes()
+    return files
