@@ -25,12 +25,7 @@ trained again, so the benchmark can be stopped and resumed, or run fold by fold
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import shlex
-import subprocess
-import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +34,10 @@ import torch
 from model.artifact import read_artifact
 from model.card import ModelCard
 from model.predictor import Predictor
-from training.data import Example, read_labels, split, write_split_folder
+from training import recipes
+from training.data import Example, count_groups, read_labels, split, write_split_folder
 from training.metrics import MODERATE_MAX, bootstrap_intervals, count_metrics
 from training.paired import LABELS, compare, describe_differences, predict_photos
-
-# The default model's recipe (as benchmarks/learning_curve.py) and the published one.
-RECIPE = (
-    "--height 240 --width 320 --epochs 15 --loss ordinal --decoding median --select accuracy "
-    "--patience 6"
-)
-BASELINE = (
-    "--height 224 --width 224 --epochs 10 --loss ce --class-balance 0 --augment 0 --dropout 0 "
-    "--drop-path 0 --freeze-backbone --weight-decay 0 --lr 1e-3 --patience 100 "
-    "--decoding argmax --ema-decay 0"
-)
 
 
 def make_folds(
@@ -60,17 +45,11 @@ def make_folds(
 ) -> list[list[Example]]:
     """``folds`` disjoint parts covering every photo, each with its share of every count
     (photos of one count, in a seeded order, dealt out in turn)."""
-    groups: dict[int, list[Example]] = defaultdict(list)
-    for example in examples:
-        groups[min(example.count, strata)].append(example)
+    groups = count_groups(examples, salt=f"fold{seed}", strata=strata)
     parts: list[list[Example]] = [[] for _ in range(folds)]
     dealt = 0
     for count in sorted(groups):
-        group = sorted(
-            groups[count],
-            key=lambda e: hashlib.sha256(f"fold{seed}:{e.image_id}".encode()).digest(),
-        )
-        for example in group:  # carry on from the last count: fold sizes differ by one
+        for example in groups[count]:  # carry on from the last count: sizes differ by one
             parts[dealt % folds].append(example)
             dealt += 1
     return parts
@@ -87,23 +66,6 @@ def fold_parts(
     parts = split(rest, (1 - val, val, 0.0), seed=seed)
     parts["train"] += parts.pop("test")  # a photo rounding left over trains
     return {**parts, "test": folds[held_out]}
-
-
-def train_fold(
-    args: argparse.Namespace, name: str, recipe: str, fold: int, parts: dict[str, list[Example]]
-) -> Path:
-    run = args.out / name / f"fold-{fold}"
-    artifact = run / "model.tar.gz"
-    if not artifact.is_file():
-        write_split_folder(args.data, run / "data", parts)
-        command = [
-            sys.executable, "-m", "training.train", "--data", str(run / "data"),
-            "--weights", args.weights, "--output-dir", str(run),
-            "--version", f"cv-{name}-{fold}", *shlex.split(recipe),
-        ]  # fmt: skip
-        print("$", shlex.join(command), flush=True)
-        subprocess.run(command, check=True)
-    return artifact
 
 
 def accuracy_ratio(
@@ -132,9 +94,11 @@ def main() -> int:
     parser.add_argument("--weights", required=True, help="pretrained backbone weights")
     parser.add_argument("--out", type=Path, default=Path("runs/cross-validation"))
     parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--recipe", default=RECIPE, help="train.py options")
+    parser.add_argument("--recipe", default=recipes.DEFAULT, help="train.py options")
     parser.add_argument(
-        "--baseline", default=BASELINE, help="train.py options to compare with ('' for none)"
+        "--baseline",
+        default=recipes.BASELINE,
+        help="train.py options to compare with ('' for none)",
     )
     parser.add_argument("--only", type=int, nargs="+", help="train these folds, report nothing")
     parser.add_argument("--seed", type=int, default=0, help="how photos are dealt into folds")
@@ -142,12 +106,15 @@ def main() -> int:
 
     examples = read_labels(args.data)
     folds = make_folds(examples, args.folds, seed=args.seed)
-    recipes = {"recipe": args.recipe, **({"baseline": args.baseline} if args.baseline else {})}
-    artifacts: dict[str, list[Path]] = {name: [] for name in recipes}
-    for name, recipe in recipes.items():  # the recipe's folds first: they take longest
+    chosen = {"recipe": args.recipe, **({"baseline": args.baseline} if args.baseline else {})}
+    artifacts: dict[str, list[Path]] = {name: [] for name in chosen}
+    for name, recipe in chosen.items():  # the recipe's folds first: they take longest
         for fold in args.only or range(args.folds):
-            parts = fold_parts(folds, fold, seed=args.seed)
-            artifacts[name].append(train_fold(args, name, recipe, fold, parts))
+            run = args.out / name / f"fold-{fold}"
+            write_split_folder(args.data, run / "data", fold_parts(folds, fold, seed=args.seed))
+            artifacts[name].append(
+                recipes.train(run / "data", args.weights, run, f"cv-{name}-{fold}", recipe)
+            )
     if args.only:
         return 0
 

@@ -18,39 +18,23 @@ that can be repeated by hand. A fraction whose run finished is not trained again
 from __future__ import annotations
 
 import argparse
-import hashlib
-import shlex
-import subprocess
-import sys
-from collections import defaultdict
 from pathlib import Path
 
 import torch
 
 from model.artifact import read_artifact
 from model.predictor import Predictor
-from training.data import Example, read_labels, split, write_split_folder
+from training import recipes
+from training.data import Example, count_groups, read_labels, split, write_split_folder
 from training.metrics import count_metrics
 from training.paired import compare, predict_photos
-
-# The default model's recipe (model/default's card), without its data and outputs. Its
-# --ema-decay 0.99 is left to train.py's --ema-epochs, whose default spans the same 2.3
-# epochs on 1,425 photos and keeps spanning them on a fraction, which has fewer steps.
-DEFAULT_RECIPE = (
-    "--height 240 --width 320 --epochs 15 --loss ordinal --decoding median --select accuracy "
-    "--patience 6"
-)
 
 
 def nested_fraction(examples: list[Example], fraction: float, seed: int = 0) -> list[Example]:
     """The first ``fraction`` of each count's photos in a seeded order: a smaller fraction's
     photos are always among a larger one's, and every count keeps its share."""
-    groups: dict[int, list[Example]] = defaultdict(list)
-    for example in examples:
-        groups[example.count].append(example)
     chosen = []
-    for group in groups.values():
-        group.sort(key=lambda e: hashlib.sha256(f"curve{seed}:{e.image_id}".encode()).digest())
+    for group in count_groups(examples, salt=f"curve{seed}").values():
         chosen += group[: max(1, round(len(group) * fraction))]
     return chosen
 
@@ -69,7 +53,7 @@ def main() -> int:
     parser.add_argument("--weights", required=True, help="pretrained backbone weights")
     parser.add_argument("--out", type=Path, default=Path("runs/learning-curve"))
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
-    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="train.py options")
+    parser.add_argument("--recipe", default=recipes.DEFAULT, help="train.py options")
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument(
         "--full",
@@ -83,15 +67,12 @@ def main() -> int:
     for fraction in sorted(args.fractions):
         run = args.out / f"fraction-{fraction:g}"
         photos = write_fraction(args.data, run / "data", fraction, args.split_seed)
-        artifact = args.full if args.full and fraction == 1 else run / "model.tar.gz"
-        if not artifact.is_file():
-            command = [
-                sys.executable, "-m", "training.train", "--data", str(run / "data"),
-                "--weights", args.weights, "--output-dir", str(run),
-                "--version", f"curve-{fraction:g}", *shlex.split(args.recipe),
-            ]  # fmt: skip
-            print("$", shlex.join(command), flush=True)
-            subprocess.run(command, check=True)
+        if args.full and fraction == 1:
+            artifact = args.full
+        else:
+            artifact = recipes.train(
+                run / "data", args.weights, run, f"curve-{fraction:g}", args.recipe
+            )
         rows.append((fraction, photos, artifact))
 
     # Each model predicts the test photos once; the rows compare against the largest.

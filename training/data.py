@@ -58,18 +58,28 @@ def split(
     """
     if examples and all(e.split in SPLITS for e in examples):
         return {name: [e for e in examples if e.split == name] for name in SPLITS}
-    groups: dict[int, list[Example]] = defaultdict(list)
-    for example in examples:
-        groups[min(example.count, strata)].append(example)
     parts: dict[str, list[Example]] = {name: [] for name in SPLITS}
-    for group in groups.values():
-        group.sort(key=lambda e: hashlib.sha256(f"{seed}:{e.image_id}".encode()).digest())
+    for group in count_groups(examples, salt=str(seed), strata=strata).values():
         n_train = round(len(group) * fractions[0])
         n_val = round(len(group) * fractions[1])
         parts["train"] += group[:n_train]
         parts["val"] += group[n_train : n_train + n_val]
         parts["test"] += group[n_train + n_val :]
     return parts
+
+
+def count_groups(
+    examples: Sequence[Example], *, salt: str, strata: int | None = None
+) -> dict[int, list[Example]]:
+    """Photos grouped by count (``strata`` or more in one group), in order of first
+    appearance, each group in a seeded order: a hash of ``salt`` and the id, so the same
+    ids always come out in the same order whatever else the folder holds."""
+    groups: dict[int, list[Example]] = defaultdict(list)
+    for example in examples:
+        groups[example.count if strata is None else min(example.count, strata)].append(example)
+    for group in groups.values():
+        group.sort(key=lambda e: hashlib.sha256(f"{salt}:{e.image_id}".encode()).digest())
+    return groups
 
 
 def write_split_folder(source: Path, folder: Path, parts: dict[str, list[Example]]) -> None:

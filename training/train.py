@@ -38,6 +38,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 from model.artifact import build_model, read_artifact, write_artifact, write_artifact_dir
 from model.card import ModelCard
 from model.counts import DECODINGS
+from model.layout import CARD
 
 from .checkpoint import current_job, load_checkpoint, save_checkpoint
 from .data import PhotoDataset, fits_in_memory, is_cached, read_labels, split, targets_of
@@ -547,7 +548,7 @@ def finish(
 def read_against(path: Path) -> tuple[nn.Module, ModelCard]:
     """The model to compare with: a ``model.tar.gz``, its unpacked folder, or a folder
     holding one artifact file (a SageMaker channel; the CDK app's asset is ``<hash>.gz``)."""
-    if path.is_dir() and not (path / "model_card.json").is_file():
+    if path.is_dir() and not (path / CARD).is_file():
         found = sorted(p for p in path.iterdir() if p.is_file())
         if len(found) != 1:
             names = [p.name for p in found]

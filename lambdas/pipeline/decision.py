@@ -60,11 +60,11 @@ def decide(
     else:
         old = _figure(production, metric, f"the production model {production.get('version')!r}")
         gain, low, where, noise = sign * (new - old), math.inf, "", ""
-    beyond_noise = low > 0
-    promote = gain > 0 and gain >= margin - TOLERANCE and beyond_noise
+    enough = gain > 0 and gain >= margin - TOLERANCE
+    promote = enough and low > 0
     verdict = "better" if gain > 0 else "not better"
     reason = "promote" if promote else "keep the production model"
-    if gain >= margin - TOLERANCE and gain > 0 and not beyond_noise:
+    if enough and not promote:
         reason += ": the gain is within the photos' noise"
     summary = (
         f"test {metric} ({'higher' if higher_is_better else 'lower'} is better){where}: "
