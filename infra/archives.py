@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def write_targz(path: Path, files: dict[str, bytes]) -> Path:
     archive = gzip.compress(tar_bytes(files), mtime=0)
     if not path.is_file() or path.read_bytes() != archive:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_bytes(archive)
         temporary.replace(path)
     return path

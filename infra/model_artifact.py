@@ -6,13 +6,16 @@ artifact (``model/default``) carries the code of the day it was packed; rebuildi
 ``code/`` at synthesis deploys every change to ``model/`` with the model, without
 committing its 13 MB of weights again. The build is byte for byte the same from the same
 contents (``infra/archives.py``), and the asset's hash is of the contents, not of the gzip
-stream, so a deployment from another machine does not replace the endpoint's model.
+stream, so a deployment from another machine does not replace the endpoint's model. Each
+build is named by its contents, so two synthesises of different models at once (the tests'
+and ``make synth``) cannot stage one's file under the other's hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tarfile
+import time
 from pathlib import Path
 
 from model.layout import CARD, CODE, WEIGHTS, code_files
@@ -20,7 +23,8 @@ from model.layout import CARD, CODE, WEIGHTS, code_files
 from .archives import write_targz
 from .config import REPO
 
-BUILT = REPO / "build" / "model.tar.gz"
+BUILD = REPO / "build"
+STALE_S = 3600  # older builds of other contents are removed after an hour
 
 
 def serving_files(source: Path) -> dict[str, bytes]:
@@ -45,7 +49,13 @@ def content_hash(files: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def build_serving_artifact(source: Path, path: Path = BUILT) -> tuple[Path, str]:
-    """Writes the artifact (only when its bytes change): its path and content hash."""
+def build_serving_artifact(source: Path, folder: Path = BUILD) -> tuple[Path, str]:
+    """Writes ``folder/model-<hash>.tar.gz`` (unless it is there): its path and the
+    content hash. Builds of other contents older than an hour are removed."""
     files = serving_files(source)
-    return write_targz(path, files), content_hash(files)
+    content = content_hash(files)
+    path = write_targz(folder / f"model-{content[:16]}.tar.gz", files)
+    for old in folder.glob("model-*.tar.gz"):
+        if old != path and old.stat().st_mtime < time.time() - STALE_S:
+            old.unlink(missing_ok=True)
+    return path, content

@@ -283,26 +283,38 @@ def test_the_endpoint_gets_the_models_weights_and_card_with_this_checkouts_code(
     with tarfile.open(model_artifact) as tar:
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
     older = {**files, "code/model/network.py": b"# an older handler\n", "code/model/gone.py": b""}
-    packed = tmp_path / "older.tar.gz"
-    with tarfile.open(packed, "w:gz") as tar:
-        for name, data in older.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
 
-    built, content = build_serving_artifact(packed, tmp_path / "built.tar.gz")
+    def pack(name: str, files: dict[str, bytes]) -> Path:
+        with tarfile.open(tmp_path / name, "w:gz") as tar:
+            for member, data in files.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return tmp_path / name
+
+    packed = pack("older.tar.gz", older)
+    built, content = build_serving_artifact(packed, tmp_path / "built")
 
     with tarfile.open(built) as tar:
         deployed = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
     assert deployed == {
         "model.pt": files["model.pt"], "model_card.json": files["model_card.json"], **code_files()
     }  # fmt: skip
-    again, same = build_serving_artifact(packed, tmp_path / "again.tar.gz")
+    again, same = build_serving_artifact(packed, tmp_path / "again")
     assert again.read_bytes() == built.read_bytes() and same == content
+
+    # Another model built into the same folder (the tests' synthesis beside `make synth`)
+    # gets its own file; a build of other contents left for over an hour is removed.
+    retrained = pack("retrained.tar.gz", {**older, "model.pt": files["model.pt"] + b"\0"})
+    other, _ = build_serving_artifact(retrained, tmp_path / "built")
+    assert other != built and built.is_file()
+    os.utime(built, (0, 0))
+    assert build_serving_artifact(retrained, tmp_path / "built")[0] == other
+    assert sorted(p.name for p in (tmp_path / "built").iterdir()) == [other.name]
 
     # The synthesized endpoint's model is that build of the configured artifact.
     assembly, template = synthesized
-    served = build_serving_artifact(model_artifact, tmp_path / "served.tar.gz")[0].read_bytes()
+    served = build_serving_artifact(model_artifact, tmp_path / "served")[0].read_bytes()
     [staged] = [p for p in Path(assembly.directory).glob("asset.*.gz") if p.read_bytes() == served]
     [model] = template.find_resources("AWS::SageMaker::Model").values()
     url = json.dumps(model["Properties"]["PrimaryContainer"]["ModelDataUrl"])
