@@ -14,6 +14,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,7 +47,7 @@ class Prediction:
 def cpu_has_bfloat16() -> bool:
     """AVX-512 BF16 or AMX: where bfloat16 convolutions are faster than float32."""
     try:
-        flags = open("/proc/cpuinfo").read()  # noqa: PTH123, SIM115
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags

@@ -22,7 +22,8 @@ from lambdas.checker import handler
 
 SAMPLES = Path(__file__).resolve().parents[1] / "bincheck" / "samples"
 SAMPLE_COUNTS = {
-    row["image_id"]: int(row["count"]) for row in csv.DictReader((SAMPLES / "labels.csv").open())
+    row["image_id"]: int(row["count"])
+    for row in csv.DictReader((SAMPLES / "labels.csv").read_text().splitlines())
 }
 MODEL_VERSION = "counter-test-1"
 MOTO_ENDPOINT_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results"

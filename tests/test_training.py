@@ -520,7 +520,7 @@ def test_abid_builder_downloads_splits_and_reports_bad_objects(abid_bucket, tmp_
     assert (report.selected, report.downloaded, report.kept) == (7, 5, 0)
     assert report.missing == ["08155"]
     assert report.corrupt == ["00487"]
-    labels = list(csv.DictReader((out / "labels.csv").open()))
+    labels = list(csv.DictReader((out / "labels.csv").read_text().splitlines()))
     assert {row["image_id"] for row in labels} == set(ids) - {"08155", "00487"}
     assert {row["image_id"]: row["split"] for row in labels}["00579"] == "test"  # official val
     assert (out / "metadata" / "00047.json").is_file()
