@@ -66,3 +66,14 @@ def test_the_accuracy_ratio_and_its_paired_interval():
 
     assert ratio == 2.0
     assert 1.7 < low < 2.0 < high < 2.3  # every baseline hit is a hit of ours: narrow
+
+
+def test_the_seed_average_decodes_the_mean_distribution_and_seed_0_keeps_its_runs():
+    first = torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])  # median 0, 2
+    second = torch.tensor([[0.0, 0.2, 0.8], [0.0, 0.5, 0.5]])  # median 2, 1
+
+    # mean [.3 .25 .45] and [.05 .35 .6]: medians 1 and 2, neither the first row's 0 nor 2
+    assert cv.seed_average([first, second], "median").tolist() == [1, 2]
+    assert cv.seed_average([first, second], "argmax").tolist() == [2, 2]
+    assert (cv.run_name(0), cv.seeded("--epochs 15", 0)) == ("recipe", "--epochs 15")
+    assert (cv.run_name(2), cv.seeded("--epochs 15", 2)) == ("recipe-seed2", "--epochs 15 --seed 2")
