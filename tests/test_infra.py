@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
 
 from infra.app import build
+from infra.archives import write_targz
 from infra.model_artifact import build_serving_artifact
 from model.layout import code_files
 
@@ -283,16 +283,7 @@ def test_the_endpoint_gets_the_models_weights_and_card_with_this_checkouts_code(
     with tarfile.open(model_artifact) as tar:
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
     older = {**files, "code/model/network.py": b"# an older handler\n", "code/model/gone.py": b""}
-
-    def pack(name: str, files: dict[str, bytes]) -> Path:
-        with tarfile.open(tmp_path / name, "w:gz") as tar:
-            for member, data in files.items():
-                info = tarfile.TarInfo(member)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return tmp_path / name
-
-    packed = pack("older.tar.gz", older)
+    packed = write_targz(tmp_path / "older.tar.gz", older)
     built, content = build_serving_artifact(packed, tmp_path / "built")
 
     with tarfile.open(built) as tar:
@@ -305,7 +296,9 @@ def test_the_endpoint_gets_the_models_weights_and_card_with_this_checkouts_code(
 
     # Another model built into the same folder (the tests' synthesis beside `make synth`)
     # gets its own file; a build of other contents left for over an hour is removed.
-    retrained = pack("retrained.tar.gz", {**older, "model.pt": files["model.pt"] + b"\0"})
+    retrained = write_targz(
+        tmp_path / "retrained.tar.gz", {**older, "model.pt": files["model.pt"] + b"\0"}
+    )
     other, _ = build_serving_artifact(retrained, tmp_path / "built")
     assert other != built and built.is_file()
     os.utime(built, (0, 0))
