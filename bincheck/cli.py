@@ -167,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_evaluate)
 
+    models = commands.add_parser("model", help="the model in production").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    pull = models.add_parser(
+        "pull",
+        help="download the model the training pipeline's record names, to deploy it again",
+    )
+    pull.add_argument(
+        "--record",
+        default=os.getenv("PRODUCTION_RECORD"),
+        help="the stack's ProductionModelRecord output (default: $PRODUCTION_RECORD)",
+    )
+    pull.add_argument("--out", type=Path, default=Path("build/production.tar.gz"))
+    pull.set_defaults(run=_model_pull)
+
     data = commands.add_parser("data", help="build data folders").add_subparsers(
         required=True, metavar="SOURCE"
     )
@@ -346,6 +361,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _require_model(path: Path) -> None:
     if not path.is_file():
         raise ValueError(f"no model at {path}: pass --model PATH/model.tar.gz")
+
+
+def _model_pull(args: argparse.Namespace) -> int:
+    from .production import pull
+
+    if not args.record:
+        raise ValueError("no record: pass --record NAME (the stack's ProductionModelRecord)")
+    record = pull(_client("ssm"), _client("s3"), args.record, args.out)
+    print(f"{args.out}: {record['version']}, from {record['model_data']}")
+    print(
+        f'to keep serving it through the next deploy, set "model_artifact": "{args.out}" '
+        "in the bincheck settings (cdk.json's context, or -c bincheck=...)"
+    )
+    return 0
 
 
 def _data_abid(args: argparse.Namespace) -> int:

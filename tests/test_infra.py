@@ -314,6 +314,17 @@ def test_the_endpoint_gets_the_models_weights_and_card_with_this_checkouts_code(
     assert f"/{staged.name.split('.')[1]}.gz" in url  # the key is the content hash
 
 
+def test_the_production_record_names_the_model_the_endpoint_serves(template, model_artifact):
+    """Deploying a pulled production model (``bincheck model pull``) as ``model_artifact``
+    keeps the endpoint and the pipeline's record on the same model."""
+    [parameter] = template.find_resources("AWS::SSM::Parameter").values()
+    record = json.loads(parameter["Properties"]["Value"])
+    with tarfile.open(model_artifact) as tar:
+        assert record["version"] == json.load(tar.extractfile("model_card.json"))["version"]
+    [model] = template.find_resources("AWS::SageMaker::Model").values()
+    assert record["model_data"] == model["Properties"]["PrimaryContainer"]["ModelDataUrl"]
+
+
 def test_endpoint_scales_on_invocations_and_alarms_on_latency_and_5xx(template):
     template.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",

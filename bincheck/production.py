@@ -1,0 +1,66 @@
+"""``bincheck model pull``: the model in production, as the training pipeline's record
+names it, downloaded to deploy it again.
+
+The endpoint's configuration belongs to CloudFormation: a ``cdk deploy`` that changes it
+serves the CDK app's model again, whatever the pipeline promoted since. Deploying with
+``model_artifact`` set to the pulled file keeps the promoted weights (with this checkout's
+handler code, as for any model), and the record, seeded from that file's card, keeps
+naming them.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.pipeline.decision import production_model, read_record
+from lambdas.pipeline.storage import split_uri
+from model.layout import CARD, WEIGHTS
+
+
+def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
+    """Download the record's ``model_data`` to ``out`` (atomically, checked to be the
+    model the record names): the record."""
+    try:
+        text = ssm.get_parameter(Name=record_name)["Parameter"]["Value"]
+    except ClientError as error:
+        raise ValueError(f"cannot read the production record {record_name}: {error}") from error
+    record = read_record(text, source=record_name)
+    uri = production_model(record, source=record_name)
+    bucket, key = split_uri(uri)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
+        partial = Path(tmp.name)
+    try:
+        try:
+            s3.download_file(bucket, key, str(partial))
+        except ClientError as error:
+            raise ValueError(f"cannot download {uri} (the record's model_data): {error}") from error
+        version = _card_version(partial, uri)
+        if version != record.get("version"):
+            raise ValueError(
+                f"{uri} holds model {version!r}, but {record_name} names "
+                f"{record.get('version')!r}: not the model in production"
+            )
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return record
+
+
+def _card_version(path: Path, uri: str) -> Any:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            names = set(tar.getnames())
+            card = tar.extractfile(CARD) if CARD in names and WEIGHTS in names else None
+            if card is None:
+                raise ValueError(f"{uri} is not a model artifact: no {WEIGHTS} and {CARD}")
+            data = json.load(card)
+    except (tarfile.TarError, json.JSONDecodeError) as error:
+        raise ValueError(f"{uri} is not a model artifact: {error}") from error
+    return data.get("version") if isinstance(data, dict) else None
