@@ -26,12 +26,15 @@ def aws():
 
 
 def promoted(model_artifact, tmp_path, version: str):
-    """The tests' model as a pipeline job leaves it: the card names the run's version."""
+    """The tests' model as a pipeline job leaves it, its card naming ``version``, uploaded
+    where the record will say the job's model is."""
     with tarfile.open(model_artifact) as tar:
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
     card = json.loads(files["model_card.json"])
     files["model_card.json"] = json.dumps({**card, "version": version}).encode()
-    return write_targz(tmp_path / "job-model.tar.gz", files)
+    artifact = write_targz(tmp_path / "job-model.tar.gz", files)
+    boto3.client("s3").upload_file(str(artifact), BUCKET, KEY)
+    return artifact
 
 
 def record(version: str, key: str = KEY) -> None:
@@ -51,7 +54,6 @@ def test_pull_downloads_the_model_the_record_names_and_says_how_to_deploy_it(
     model_artifact, tmp_path, capsys
 ):
     artifact = promoted(model_artifact, tmp_path, "counter-20261122-101500-ab12")
-    boto3.client("s3").upload_file(str(artifact), BUCKET, KEY)
     record("counter-20261122-101500-ab12")
     out = tmp_path / "build" / "production.tar.gz"
 
@@ -68,8 +70,7 @@ def test_pull_downloads_the_model_the_record_names_and_says_how_to_deploy_it(
 def test_pull_refuses_a_file_that_is_not_the_recorded_model_and_keeps_the_old_one(
     model_artifact, tmp_path, capsys
 ):
-    artifact = promoted(model_artifact, tmp_path, "counter-other")
-    boto3.client("s3").upload_file(str(artifact), BUCKET, KEY)
+    promoted(model_artifact, tmp_path, "counter-other")
     record("counter-20261122-101500-ab12")
     out = tmp_path / "build" / "production.tar.gz"
     out.parent.mkdir()
