@@ -109,6 +109,7 @@ class TrainingPipeline(Construct):
         self.compare_function = self._function(config, "Compare", environment)
         access.grant_list(self.validate_function.role, self.bucket, access.DATA)
         self.record.grant_read(self.validate_function)
+        self.record.grant_read(self.compare_function)  # again: another run may have promoted
         access.grant_objects(
             self.validate_function.role, self.bucket, ["s3:GetObject"], f"{access.DATA}*"
         )

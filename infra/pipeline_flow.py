@@ -6,7 +6,8 @@ runs on AWS and in moto's Step Functions engine, where the tests execute it.
 
     Validate input (and read the production record) -> Training code -> Start tuning job
       -> (poll) -> Best trial -> Reuse the best trial? -> [Start final training job]
-      -> (poll the candidate) -> Compare with production -> Better than production?
+      -> (poll the candidate) -> Compare with production (the record as it is now)
+      -> Better than production?
          no:  Notify not promoted
          yes: Create model -> Create endpoint config -> Update endpoint -> (poll)
               -> Record production model -> Notify promoted
@@ -52,8 +53,8 @@ def build_flow(
                     "started_at": JsonPath.execution_start_time,
                 }
             ),
-            # The state becomes {"run": {...}, "production": "<the record>"}: the record is
-            # read once, before the jobs that score its model.
+            # The state becomes {"run": {...}, "production": "<the record>"}: the record as
+            # the jobs that score its model found it (the comparison reads it again).
             payload_response_only=True,
         )
     )
@@ -73,7 +74,6 @@ def build_flow(
                     "run": JsonPath.object_at("$.run"),
                     "job": JsonPath.string_at("$.poll.TrainingJobName"),
                     "model_data": JsonPath.string_at("$.poll.ModelArtifacts.S3ModelArtifacts"),
-                    "production": JsonPath.string_at("$.production"),
                     "execution": JsonPath.execution_id,
                 }
             ),

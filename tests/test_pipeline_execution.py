@@ -17,6 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from lambdas.pipeline import handlers
+
 from .conftest import default_model_card
 from .pipeline_moto import (
     MOTO_CONFIG,
@@ -277,6 +279,45 @@ def test_a_model_not_better_by_the_margin_is_not_promoted(pipeline):
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == LIVE_CONFIG
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["cdk-model"]
     assert pipeline.record() == production
+
+
+def test_a_model_another_run_promoted_meanwhile_is_the_one_to_beat(pipeline, monkeypatch):
+    """Runs take hours, and another execution may promote a model after this one read the
+    record: the comparison reads the record again and decides against that model, on its
+    record's figures (the jobs scored the model it replaced)."""
+    shipped = pipeline.record()
+    meanwhile = {
+        **shipped,
+        "version": "counter-meanwhile",
+        "job": "bincheck-meanwhile-final",
+        "model_data": f"s3://{BUCKET}/jobs/meanwhile/bincheck-meanwhile-final/output/model.tar.gz",
+        "test_data": f"s3://{BUCKET}/data/abid/",
+        "figures": figures(0.45, 0.88, 0.95, 0.66),
+    }
+    compare = handlers.compare
+
+    def after_another_promotion(event, context):
+        boto3.client("ssm").put_parameter(
+            Name=pipeline.record_name, Value=json.dumps(meanwhile), Type="String", Overwrite=True
+        )
+        return compare(event, context)
+
+    monkeypatch.setattr(handlers, "compare", after_another_promotion)
+
+    execution = pipeline.run({})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    [notice] = pipeline.notices()
+    assert notice["outcome"] == "NOT_PROMOTED"
+    assert notice["message"]["production"] == meanwhile
+    assert notice["message"]["summary"] == (
+        "test accuracy (higher is better): candidate 0.4100, production 0.4500; not better by "
+        "0.0400, margin 0.0100: keep the production model. The job scored "
+        f"{shipped['version']!r}, production is now 'counter-meanwhile': not on the same photos"
+    )
+    assert pipeline.record() == meanwhile
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == LIVE_CONFIG
 
 
 def test_a_gain_within_the_noise_of_the_test_photos_is_not_promoted(pipeline):

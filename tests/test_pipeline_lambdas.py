@@ -86,7 +86,12 @@ def test_validate_refuses_a_record_without_a_model_before_any_job_starts(bucket)
         handlers.validate(_event({"data": DATA}), None)
 
 
-def _compare_event(production: str) -> dict:
+def _compare_event(production: str | None = None) -> dict:
+    """The compare state's input; ``production``, if given, is the record's text now."""
+    if production is not None:
+        boto3.client("ssm").put_parameter(
+            Name=RECORD, Value=production, Type="String", Overwrite=True
+        )
     run = {
         "version": "counter-run",
         "data": DATA,
@@ -96,7 +101,6 @@ def _compare_event(production: str) -> dict:
         "run": run,
         "job": "bincheck-run-final",
         "model_data": JOB_OUTPUT + "model.tar.gz",
-        "production": production,
         "execution": "arn:aws:states:us-east-1:123456789012:execution:pipeline:run-1",
     }
 

@@ -53,10 +53,14 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _record_text(settings: Settings) -> str:
+    return boto3.client("ssm").get_parameter(Name=settings.record_name)["Parameter"]["Value"]
+
+
 def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"input", "execution", "started_at"}`` -> ``{"run": plan, "production": record}``
-    (the record as stored, read once: the jobs score its model, the comparison reads its
-    figures), or ``InvalidRequest``/``RecordError``."""
+    (the record as stored now: the jobs score its model), or
+    ``InvalidRequest``/``RecordError``."""
     settings = Settings.from_env()
     request = parse_request(
         event.get("input"),
@@ -69,7 +73,7 @@ def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidRequest(
             [f"no data folder at {uri.rsplit('/', 1)[0]}/ (no labels.csv)" for uri in missing]
         )
-    text = boto3.client("ssm").get_parameter(Name=settings.record_name)["Parameter"]["Value"]
+    text = _record_text(settings)
     model = production_model(
         read_record(text, source=settings.record_name), source=settings.record_name
     )
@@ -82,11 +86,16 @@ def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``{"run", "job", "model_data", "production"}`` -> the decision, both records, and
-    the candidate's record as the text to store if it is promoted."""
+    """``{"run", "job", "model_data"}`` -> the decision, both records, and the candidate's
+    record as the text to store if it is promoted.
+
+    The record is read again here, hours after ``validate``: if another execution promoted
+    a model meanwhile, the candidate is compared with that one (on the record's figures,
+    as the job scored the one before), not with the model it replaced.
+    """
     settings = Settings.from_env()
     run = event["run"]
-    production = read_record(event["production"], source=settings.record_name)
+    production = read_record(_record_text(settings), source=settings.record_name)
     figures, paired = TrainingStorage(boto3.client("s3")).job_figures(event["model_data"])
     candidate = {
         "version": run["version"],
