@@ -179,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.getenv("PRODUCTION_RECORD"),
         help="the stack's ProductionModelRecord output (default: $PRODUCTION_RECORD)",
     )
-    pull.add_argument("--out", type=Path, default=Path("build/production.tar.gz"))
+    pull.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/production.tar.gz"),
+        help="where to write it (default: build/production.tar.gz)",
+    )
     pull.set_defaults(run=_model_pull)
 
     data = commands.add_parser("data", help="build data folders").add_subparsers(
