@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError
+
 from lambdas.checker.domain.decision import Status
 from lambdas.checker.domain.times import format_timestamp, parse_timestamp, utc_now
 
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(argv[1:])
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, BotoCoreError) as error:  # bad input, or no AWS access
         print(f"bincheck: error: {error}", file=sys.stderr)
         return 2
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.pipeline.decision import production_model, read_record
 from lambdas.pipeline.storage import split_uri
@@ -28,7 +28,7 @@ def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
     model the record names): the record."""
     try:
         text = ssm.get_parameter(Name=record_name)["Parameter"]["Value"]
-    except ClientError as error:
+    except (BotoCoreError, ClientError) as error:
         raise ValueError(f"cannot read the production record {record_name}: {error}") from error
     record = read_record(text, source=record_name)
     uri = production_model(record, source=record_name)
@@ -39,7 +39,7 @@ def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
     try:
         try:
             s3.download_file(bucket, key, str(partial))
-        except ClientError as error:
+        except (BotoCoreError, ClientError) as error:
             raise ValueError(f"cannot download {uri} (the record's model_data): {error}") from error
         version = _card_version(partial, uri)
         if version != record.get("version"):

@@ -138,3 +138,12 @@ def test_checks_list_rejects_an_unknown_status(capsys):
     with pytest.raises(SystemExit):
         main(["checks", "list", "--status", "BROKEN"])
     assert "invalid Status value: 'BROKEN'" in capsys.readouterr().err
+
+
+def test_commands_without_aws_access_say_why(monkeypatch, capsys):
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # made again, with that profile
+    assert main(["checks", "list"]) == 2
+    assert "bincheck: error: The config profile (no-such-profile) could not be found" in (
+        capsys.readouterr().err
+    )
