@@ -10,8 +10,6 @@ naming them.
 
 from __future__ import annotations
 
-import json
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.pipeline.decision import production_model, read_record
 from lambdas.pipeline.storage import split_uri
-from model.layout import CARD, WEIGHTS
+from model.layout import read_card
 
 
 def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
@@ -41,7 +39,7 @@ def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
             s3.download_file(bucket, key, str(partial))
         except (BotoCoreError, ClientError) as error:
             raise ValueError(f"cannot download {uri} (the record's model_data): {error}") from error
-        version = _card_version(partial, uri)
+        version = read_card(partial, source=uri).get("version")
         if version != record.get("version"):
             raise ValueError(
                 f"{uri} holds model {version!r}, but {record_name} names "
@@ -51,16 +49,3 @@ def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
     finally:
         partial.unlink(missing_ok=True)
     return record
-
-
-def _card_version(path: Path, uri: str) -> Any:
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            names = set(tar.getnames())
-            card = tar.extractfile(CARD) if CARD in names and WEIGHTS in names else None
-            if card is None:
-                raise ValueError(f"{uri} is not a model artifact: no {WEIGHTS} and {CARD}")
-            data = json.load(card)
-    except (tarfile.TarError, json.JSONDecodeError) as error:
-        raise ValueError(f"{uri} is not a model artifact: {error}") from error
-    return data.get("version") if isinstance(data, dict) else None

@@ -5,23 +5,17 @@ record whenever it promotes.
 
 from __future__ import annotations
 
-import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
-CARD = "model_card.json"
+from model.layout import read_card
 
 
 def initial_record(artifact: Path, model_data: str) -> dict[str, Any]:
     """From the artifact's card: version, ``metrics.test`` as the figures, the data it was
     tested on. A card without test figures gives an empty ``figures``: the pipeline then
     refuses to compare (and says so) rather than promote blindly."""
-    with tarfile.open(artifact, "r:gz") as tar:
-        member = tar.extractfile(CARD)
-        if member is None:
-            raise ValueError(f"{artifact} has no {CARD}")
-        card = json.load(member)
+    card = read_card(artifact)
     test = card.get("metrics", {}).get("test", {})
     return {
         "version": card.get("version", artifact.name),

@@ -12,7 +12,10 @@ torch: the CDK app rebuilds a model's ``code/`` from this checkout at synthesis.
 
 from __future__ import annotations
 
+import json
+import tarfile
 from pathlib import Path
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
 WEIGHTS = "model.pt"
@@ -37,3 +40,20 @@ def code_files() -> dict[str, bytes]:
     for source in container_sources():
         files[f"{CODE}model/{source.name}"] = source.read_bytes()
     return files
+
+
+def read_card(path: Path, *, source: str | None = None) -> dict[str, Any]:
+    """The card of the ``model.tar.gz`` at ``path`` (named ``source`` in errors), without
+    loading the network; ValueError if it is not a model artifact."""
+    name = source or str(path)
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            missing = sorted({WEIGHTS, CARD} - set(tar.getnames()))
+            if missing:
+                raise ValueError(f"{name} is not a model artifact: no {', '.join(missing)}")
+            card = json.load(tar.extractfile(CARD))  # type: ignore[arg-type]
+    except (tarfile.TarError, json.JSONDecodeError) as error:
+        raise ValueError(f"{name} is not a model artifact: {error}") from error
+    if not isinstance(card, dict):
+        raise ValueError(f"{name} is not a model artifact: its {CARD} is not an object")
+    return card
