@@ -21,7 +21,7 @@ test: $(VENV)/.installed  ## lint, then the whole test suite
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lambdas/checker/domain lambdas/checker/settings.py \
 		lambdas/pipeline/request.py lambdas/pipeline/fields.py lambdas/pipeline/plan.py \
-		lambdas/pipeline/decision.py
+		lambdas/pipeline/decision.py lambdas/pipeline/runs.py
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.installed  ## checker throughput and cold import time

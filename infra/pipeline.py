@@ -162,6 +162,20 @@ class TrainingPipeline(Construct):
                 level=sfn.LogLevel.ALL,
             ),
         )
+        # Validate stops a run while an earlier one is still running. Not through grant():
+        # the function's default policy would then depend on the state machine, which
+        # depends on the function.
+        iam.Policy(
+            self,
+            "ValidateListsRuns",
+            roles=[self.validate_function.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:ListExecutions"],
+                    resources=[self.state_machine.state_machine_arn],
+                )
+            ],
+        )
         # The roles the jobs and the new model run as, and only to SageMaker.
         iam.Grant.add_to_principal(
             grantee=self.state_machine,

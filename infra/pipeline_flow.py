@@ -4,7 +4,8 @@ SageMaker is driven through Step Functions' AWS SDK integration, each job create
 described on a Wait/Choice loop, not through the ``.sync`` integrations: the same definition
 runs on AWS and in moto's Step Functions engine, where the tests execute it.
 
-    Validate input (and read the production record) -> Training code -> Start tuning job
+    Validate input (no earlier run still running; read the production record)
+      -> Training code -> Start tuning job
       -> (poll) -> Best trial -> Reuse the best trial? -> [Start final training job]
       -> (poll the candidate) -> Compare with production (the record as it is now)
       -> Better than production?
@@ -50,6 +51,8 @@ def build_flow(
                 {
                     "input": JsonPath.entire_payload,
                     "execution": JsonPath.execution_name,
+                    "execution_arn": JsonPath.execution_id,
+                    "state_machine": JsonPath.state_machine_id,
                     "started_at": JsonPath.execution_start_time,
                 }
             ),

@@ -1,7 +1,9 @@
 """The training pipeline's pure code: the run request, the plan for SageMaker, the
-promotion decision. No mocks."""
+promotion decision, one run at a time. No mocks."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,6 +11,7 @@ from lambdas.pipeline.decision import RecordError, check_record, decide
 from lambdas.pipeline.fields import NOT_FOR_TUNING, SWITCHES
 from lambdas.pipeline.plan import plan, run_id
 from lambdas.pipeline.request import InvalidRequest, RunRequest, parse_request
+from lambdas.pipeline.runs import RunInProgress, check_first, started
 
 DATA = "s3://training-bucket/data/abid-2026-11"
 
@@ -251,3 +254,34 @@ def test_incomplete_paired_figures_are_an_error_not_a_promotion():
         decide(
             {"figures": {"accuracy": 0.43}}, PRODUCTION, metric="accuracy", margin=0, paired=broken
         )
+
+
+def _execution(name: str, start: datetime) -> dict:
+    arn = f"arn:aws:states:eu-west-1:123456789012:execution:training:{name}"
+    return {"executionArn": arn, "name": name, "startDate": start}
+
+
+def test_the_earliest_running_execution_goes_on_and_every_later_one_stops():
+    nine = started("2026-11-21T09:00:00.000Z")
+    # Started first, though its name (and ARN) sorts last.
+    first = _execution("zeta", nine)
+    later = _execution("alpha", nine + timedelta(seconds=5))
+    running = [later, first]
+
+    check_first(first["executionArn"], nine, running)
+    with pytest.raises(RunInProgress) as stopped:
+        check_first(later["executionArn"], later["startDate"], running)
+    message = str(stopped.value)
+    assert "execution zeta (started 2026-11-21 09:00:00 UTC) is still running" in message
+    assert "alpha" not in message
+    # Not listed yet (ListExecutions is eventually consistent): it goes by its own start.
+    check_first(first["executionArn"], nine, [later])
+
+
+def test_executions_started_in_the_same_millisecond_never_both_stop():
+    nine = datetime(2026, 11, 21, 9, tzinfo=UTC)
+    a, b = _execution("a", nine), _execution("b", nine)
+
+    check_first(a["executionArn"], nine, [a, b])
+    with pytest.raises(RunInProgress, match="execution a "):
+        check_first(b["executionArn"], nine, [a, b])

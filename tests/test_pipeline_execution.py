@@ -172,7 +172,13 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
 
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     run = pipeline.lambdas.invocations[0][1]
-    assert run == {"input": {}, "execution": "run-1", "started_at": run["started_at"]}
+    assert run == {
+        "input": {},
+        "execution": "run-1",
+        "execution_arn": execution["executionArn"],
+        "state_machine": pipeline.arn,
+        "started_at": run["started_at"],
+    }
     sagemaker = boto3.client("sagemaker")
     [tuning_name] = [
         t["HyperParameterTuningJobName"] for t in _sent(execution, "createHyperParameterTuningJob")
@@ -318,6 +324,31 @@ def test_a_model_another_run_promoted_meanwhile_is_the_one_to_beat(pipeline, mon
     assert pipeline.record() == meanwhile
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == LIVE_CONFIG
+
+
+def test_a_run_started_while_another_is_running_stops_before_any_job(pipeline, monkeypatch):
+    """Two overlapping runs could both compare with the same production model and both
+    promote, the second over the first's model unseen: the later one stops at once."""
+    compare = handlers.compare
+    second: dict[str, Any] = {}
+
+    def while_running(event, context):
+        if event["execution"].endswith(":run-1"):  # run-1 is comparing: start run-2
+            second.update(pipeline.run({}, name="run-2"))
+        return compare(event, context)
+
+    monkeypatch.setattr(handlers, "compare", while_running)
+
+    first = pipeline.run({}, name="run-1")
+
+    assert second["status"] == "FAILED"
+    assert second["error"] == "RunInProgress"
+    assert "execution run-1 (started " in second["cause"]
+    assert first["executionArn"] in second["cause"]
+    assert not [s for s in entered_states(second) if "job" in s.lower()]
+    assert first["status"] == "SUCCEEDED", first.get("cause")
+    assert sorted(n["outcome"] for n in pipeline.notices()) == ["FAILED", "PROMOTED"]
+    assert pipeline.record()["execution"] == first["executionArn"]
 
 
 def test_a_gain_within_the_noise_of_the_test_photos_is_not_promoted(pipeline):

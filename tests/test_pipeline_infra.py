@@ -330,9 +330,12 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
         "s3:ListBucket",
         "ssm:DescribeParameters",  # grant_read of the production record
         "s3:GetObject",
+        "states:ListExecutions",  # of its own state machine: one run at a time
     ]
     assert _object_keys(validate_statements[2]) == ["/data/*"]
     assert record in json.dumps(validate_statements[1]["Resource"])
+    [machine] = _ids(resources, "AWS::StepFunctions::StateMachine")
+    assert validate_statements[3]["Resource"] == {"Ref": machine}
     endpoint_reads = [
         k for s in _statements(resources, _endpoint_role(resources)) for k in _object_keys(s)
     ]

@@ -4,6 +4,7 @@ them: what they return, and the errors (their class name is the state's error) t
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import boto3
 import pytest
@@ -12,6 +13,7 @@ from moto import mock_aws
 from lambdas.pipeline import handlers
 from lambdas.pipeline.decision import RecordError
 from lambdas.pipeline.request import InvalidRequest
+from lambdas.pipeline.runs import RunInProgress
 
 from .sagemaker_sim import figures, train_py_output
 
@@ -24,6 +26,9 @@ SHIPPED = {
     "model_data": "s3://cdk-assets/fbb3cd56.gz",
     "figures": {"accuracy": 0.363},
 }
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:training"
+# moto runs no execution: each stays RUNNING, as a run does for hours.
+WAIT = {"StartAt": "Train", "States": {"Train": {"Type": "Wait", "Seconds": 3600, "End": True}}}
 
 
 @pytest.fixture
@@ -36,11 +41,24 @@ def bucket(monkeypatch):
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         boto3.client("ssm").put_parameter(Name=RECORD, Value=json.dumps(SHIPPED), Type="String")
+        sfn = boto3.client("stepfunctions")
+        sfn.create_state_machine(
+            name="training",
+            definition=json.dumps(WAIT),
+            roleArn="arn:aws:iam::123456789012:role/training",
+        )
+        sfn.start_execution(stateMachineArn=MACHINE, name="run-1")
         yield s3
 
 
-def _event(payload: dict) -> dict:
-    return {"input": payload, "execution": "run-1", "started_at": "2026-11-21T09:00:00.000Z"}
+def _event(payload: dict, execution: str = "run-1") -> dict:
+    return {
+        "input": payload,
+        "execution": execution,
+        "execution_arn": MACHINE.replace(":stateMachine:", ":execution:") + f":{execution}",
+        "state_machine": MACHINE,
+        "started_at": "2026-11-21T09:00:00.000Z",
+    }
 
 
 def test_validate_returns_the_plan_for_a_request_whose_data_is_there(bucket):
@@ -57,6 +75,27 @@ def test_validate_returns_the_plan_for_a_request_whose_data_is_there(bucket):
     assert run["max_jobs"] == 4  # the deployment's default
     assert run["data"] == DATA
     assert run["checkpoints"]["final"].startswith(f"s3://{BUCKET}/checkpoints/")
+
+
+def test_validate_stops_a_run_while_an_earlier_one_is_running(bucket):
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
+    sfn = boto3.client("stepfunctions")
+    first = sfn.describe_execution(executionArn=_event({})["execution_arn"])
+    sfn.start_execution(stateMachineArn=MACHINE, name="run-2")
+
+    with pytest.raises(RunInProgress) as stopped:
+        handlers.validate(_event({"data": DATA}, "run-2"), None)
+
+    assert str(stopped.value) == (
+        "one training run at a time, and execution run-1 (started "
+        f"{first['startDate'].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC) is still running "
+        f"(aws stepfunctions stop-execution --execution-arn {first['executionArn']}): "
+        "wait for it to end, or stop it, then start this run again"
+    )
+    # The earlier run goes on; once it has ended, so may the next.
+    assert handlers.validate(_event({"data": DATA}), None)["run"]["data"] == DATA
+    sfn.stop_execution(executionArn=first["executionArn"])
+    assert handlers.validate(_event({"data": DATA}, "run-2"), None)["run"]["data"] == DATA
 
 
 def test_validate_refuses_a_data_folder_that_is_not_there(bucket):

@@ -18,6 +18,7 @@ import boto3
 from .decision import decide, production_model, read_record
 from .plan import plan, run_id
 from .request import InvalidRequest, parse_request
+from .runs import check_first, started
 from .storage import TrainingStorage
 
 logger = logging.getLogger()
@@ -57,10 +58,24 @@ def _record_text(settings: Settings) -> str:
     return boto3.client("ssm").get_parameter(Name=settings.record_name)["Parameter"]["Value"]
 
 
+def _check_no_earlier_run(event: Mapping[str, Any]) -> None:
+    """``RunInProgress`` if an execution that started before this one is still running."""
+    own = event["execution_arn"]
+    pages = (
+        boto3.client("stepfunctions")
+        .get_paginator("list_executions")
+        .paginate(stateMachineArn=event["state_machine"], statusFilter="RUNNING")
+    )
+    running = [e for page in pages for e in page["executions"]]
+    # Its own entry's start time, as the others' were read; the context's if not listed yet.
+    mine = [e["startDate"] for e in running if e["executionArn"] == own]
+    check_first(own, mine[0] if mine else started(event["started_at"]), running)
+
+
 def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``{"input", "execution", "started_at"}`` -> ``{"run": plan, "production": record}``
-    (the record as stored now: the jobs score its model), or
-    ``InvalidRequest``/``RecordError``."""
+    """``{"input", "execution", "execution_arn", "state_machine", "started_at"}`` ->
+    ``{"run": plan, "production": record}`` (the record as stored now: the jobs score its
+    model), or ``InvalidRequest``/``RunInProgress``/``RecordError``."""
     settings = Settings.from_env()
     request = parse_request(
         event.get("input"),
@@ -73,6 +88,7 @@ def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidRequest(
             [f"no data folder at {uri.rsplit('/', 1)[0]}/ (no labels.csv)" for uri in missing]
         )
+    _check_no_earlier_run(event)
     text = _record_text(settings)
     model = production_model(
         read_record(text, source=settings.record_name), source=settings.record_name

@@ -1,0 +1,51 @@
+"""One run at a time: an execution that finds an earlier one of the same state machine still
+running stops before any job starts.
+
+Two runs that overlap can each compare their candidate with the same production model and
+both promote, the second over the first's model without ever being compared with it. A
+lock around compare, update and record would need a table and a way to clear a lock whose
+execution was stopped; Step Functions already knows which executions are running, and the
+earliest-started one goes on. Ties (the same millisecond) go to the lower execution ARN, so
+two executions that see each other never both stop.
+
+Pure: the validate function passes what ``ListExecutions`` answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+
+class RunInProgress(RuntimeError):
+    """An earlier execution is still running: this one changes nothing."""
+
+
+def started(moment: str) -> datetime:
+    """``$$.Execution.StartTime`` (``2026-11-21T09:00:00.123Z``) as an aware datetime."""
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def check_first(own_arn: str, own_start: datetime, running: Iterable[Mapping[str, Any]]) -> None:
+    """Raise ``RunInProgress`` naming every execution in ``running`` (``ListExecutions``
+    entries: ``executionArn``, ``name``, ``startDate``) that started before this one."""
+
+    def order(execution: Mapping[str, Any]) -> tuple[datetime, str]:
+        return execution["startDate"], execution["executionArn"]
+
+    earlier = sorted((e for e in running if order(e) < (own_start, own_arn)), key=order)
+    if earlier:
+        raise RunInProgress(
+            "one training run at a time, and "
+            + "; ".join(map(_describe, earlier))
+            + ": wait for it to end, or stop it, then start this run again"
+        )
+
+
+def _describe(execution: Mapping[str, Any]) -> str:
+    moment = execution["startDate"].astimezone(UTC)
+    return (
+        f"execution {execution['name']} (started {moment:%Y-%m-%d %H:%M:%S} UTC) is still "
+        f"running (aws stepfunctions stop-execution --execution-arn {execution['executionArn']})"
+    )
