@@ -2,8 +2,9 @@
 
 The request is checked with the pipeline's own rules (``lambdas/pipeline/request.py``) and
 its data folders are looked up in S3, so that a typo costs a second here rather than a
-failed execution. The execution's first state checks it again with what only the
-deployment knows: its defaults, its training bucket and its time limit.
+failed execution, and a run already in progress is named rather than started beside. The
+execution's first state checks it again with what only the deployment knows: its
+defaults, its training bucket and its time limit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.pipeline.request import FIGURES, LOSSES, parse_request
+from lambdas.pipeline.runs import RunInProgress, check_first
 
 ARN_VARIABLE = "TRAINING_PIPELINE_ARN"
 # Stands in for the deployment's default data folder when --data is not given.
@@ -127,12 +129,22 @@ def main(argv: Sequence[str]) -> int:
                 f"which pipeline? pass --state-machine ARN or set {ARN_VARIABLE} "
                 "(the stack's TrainingPipeline output)"
             )
-        name = args.name or datetime.now(UTC).strftime("train-%Y%m%d-%H%M%S")
-        started = boto3.client("stepfunctions").start_execution(
-            stateMachineArn=args.state_machine, name=name, input=json.dumps(request)
+        now = datetime.now(UTC)
+        sfn = boto3.client("stepfunctions")
+        # The execution would stop at once (one run at a time): say so before starting it.
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=args.state_machine, statusFilter="RUNNING"
+        )
+        check_first("", now, [e for page in pages for e in page["executions"]])
+        started = sfn.start_execution(
+            stateMachineArn=args.state_machine,
+            name=args.name or now.strftime("train-%Y%m%d-%H%M%S"),
+            input=json.dumps(request),
         )
     except (BotoCoreError, ClientError) as error:
         raise ValueError(f"could not start the training pipeline: {error}") from error
+    except RunInProgress as error:
+        raise ValueError(str(error)) from error
     arn = started["executionArn"]
     print(f"started {arn}")
     print(f"follow it: aws stepfunctions describe-execution --execution-arn {arn}")

@@ -124,3 +124,19 @@ def test_start_says_which_pipeline_is_missing(pipeline, monkeypatch, capsys):
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:nothing"
     assert main(["train", "start", "--data", DATA, "--state-machine", arn]) == 2
     assert "could not start the training pipeline: " in capsys.readouterr().err
+
+
+def test_a_run_in_progress_is_named_and_no_second_one_started(pipeline, capsys):
+    sfn, arn = pipeline
+    first = arn.replace(":stateMachine:", ":execution:") + ":first"
+    assert main(["train", "start", "--data", DATA, "--name", "first"]) == 0
+    capsys.readouterr()
+
+    assert main(["train", "start", "--data", DATA, "--name", "second"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("bincheck: error: one training run at a time, and execution first (")
+    assert f"stop-execution --execution-arn {first})" in err
+    assert [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["first"]
+    sfn.stop_execution(executionArn=first)
+    assert main(["train", "start", "--data", DATA, "--name", "second"]) == 0
