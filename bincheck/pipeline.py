@@ -129,17 +129,17 @@ def main(argv: Sequence[str]) -> int:
                 f"which pipeline? pass --state-machine ARN or set {ARN_VARIABLE} "
                 "(the stack's TrainingPipeline output)"
             )
-        now = datetime.now(UTC)
         sfn = boto3.client("stepfunctions")
         # The execution would stop at once (one run at a time): say so before starting it.
+        # A run not started yet comes after every running one, whatever this clock says.
         pages = sfn.get_paginator("list_executions").paginate(
             stateMachineArn=args.state_machine, statusFilter="RUNNING"
         )
-        check_first("", now, [e for page in pages for e in page["executions"]])
+        running = [e for page in pages for e in page["executions"]]
+        check_first("", datetime.max.replace(tzinfo=UTC), running)
+        name = args.name or datetime.now(UTC).strftime("train-%Y%m%d-%H%M%S")
         started = sfn.start_execution(
-            stateMachineArn=args.state_machine,
-            name=args.name or now.strftime("train-%Y%m%d-%H%M%S"),
-            input=json.dumps(request),
+            stateMachineArn=args.state_machine, name=name, input=json.dumps(request)
         )
     except (BotoCoreError, ClientError) as error:
         raise ValueError(f"could not start the training pipeline: {error}") from error

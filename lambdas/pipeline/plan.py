@@ -8,11 +8,11 @@ Pure. The request bodies themselves are written out in the state machine's defin
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from .request import LOWER_IS_BETTER, RunRequest
+from .runs import started
 
 NAME_PREFIX = "bincheck-"  # every SageMaker resource the pipeline creates: IAM scopes by it
 
@@ -20,7 +20,7 @@ NAME_PREFIX = "bincheck-"  # every SageMaker resource the pipeline creates: IAM 
 def run_id(execution_name: str, started_at: str) -> str:
     """``20261121-090000-3f2a``: sortable, and short enough for a tuning job's name
     (32 characters at most, the training jobs it starts add 13 more)."""
-    moment = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    moment = started(started_at)
     digest = hashlib.sha256(execution_name.encode()).hexdigest()[:4]
     return f"{moment:%Y%m%d-%H%M%S}-{digest}"
 
