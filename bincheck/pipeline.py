@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.pipeline.request import FIGURES, LOSSES, parse_request
-from lambdas.pipeline.runs import RunInProgress, check_first
+from lambdas.pipeline.runs import RunInProgress, check_first, running_executions
 
 ARN_VARIABLE = "TRAINING_PIPELINE_ARN"
 # Stands in for the deployment's default data folder when --data is not given.
@@ -132,10 +132,7 @@ def main(argv: Sequence[str]) -> int:
         sfn = boto3.client("stepfunctions")
         # The execution would stop at once (one run at a time): say so before starting it.
         # A run not started yet comes after every running one, whatever this clock says.
-        pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=args.state_machine, statusFilter="RUNNING"
-        )
-        running = [e for page in pages for e in page["executions"]]
+        running = running_executions(sfn, args.state_machine)
         check_first("", datetime.max.replace(tzinfo=UTC), running)
         name = args.name or datetime.now(UTC).strftime("train-%Y%m%d-%H%M%S")
         started = sfn.start_execution(

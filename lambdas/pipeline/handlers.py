@@ -18,7 +18,7 @@ import boto3
 from .decision import decide, production_model, read_record
 from .plan import plan, run_id
 from .request import InvalidRequest, parse_request
-from .runs import check_first, started
+from .runs import check_first, running_executions, started
 from .storage import TrainingStorage
 
 logger = logging.getLogger()
@@ -61,12 +61,7 @@ def _record_text(settings: Settings) -> str:
 def _check_no_earlier_run(event: Mapping[str, Any]) -> None:
     """``RunInProgress`` if an execution that started before this one is still running."""
     own = event["execution_arn"]
-    pages = (
-        boto3.client("stepfunctions")
-        .get_paginator("list_executions")
-        .paginate(stateMachineArn=event["state_machine"], statusFilter="RUNNING")
-    )
-    running = [e for page in pages for e in page["executions"]]
+    running = running_executions(boto3.client("stepfunctions"), event["state_machine"])
     # Its own entry's start time, as the others' were read; the context's if not listed yet.
     mine = [e["startDate"] for e in running if e["executionArn"] == own]
     check_first(own, mine[0] if mine else started(event["started_at"]), running)

@@ -8,7 +8,8 @@ execution was stopped; Step Functions already knows which executions are running
 earliest-started one goes on. Ties (the same millisecond) go to the lower execution ARN, so
 two executions that see each other never both stop.
 
-Pure: the validate function passes what ``ListExecutions`` answered.
+``check_first`` is pure; ``running_executions`` is the one ``ListExecutions`` call, made by
+the validate function and by ``bincheck train start``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ class RunInProgress(RuntimeError):
 def started(moment: str) -> datetime:
     """``$$.Execution.StartTime`` (``2026-11-21T09:00:00.123Z``) as an aware datetime."""
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def running_executions(sfn: Any, state_machine: str) -> list[dict[str, Any]]:
+    """The state machine's RUNNING executions (``ListExecutions`` entries, every page)."""
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine, statusFilter="RUNNING"
+    )
+    return [e for page in pages for e in page["executions"]]
 
 
 def check_first(own_arn: str, own_start: datetime, running: Iterable[Mapping[str, Any]]) -> None:
