@@ -162,13 +162,13 @@ class TrainingPipeline(Construct):
                 level=sfn.LogLevel.ALL,
             ),
         )
-        # Validate stops a run while an earlier one is still running. Not through grant():
-        # the function's default policy would then depend on the state machine, which
-        # depends on the function.
+        # Validate and compare stop a run while an earlier one is still running. Not
+        # through grant(): a function's default policy would then depend on the state
+        # machine, which depends on the function.
         iam.Policy(
             self,
-            "ValidateListsRuns",
-            roles=[self.validate_function.role],
+            "FunctionsListRuns",
+            roles=[self.validate_function.role, self.compare_function.role],
             statements=[
                 iam.PolicyStatement(
                     actions=["states:ListExecutions"],

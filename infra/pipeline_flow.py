@@ -78,6 +78,8 @@ def build_flow(
                     "job": JsonPath.string_at("$.poll.TrainingJobName"),
                     "model_data": JsonPath.string_at("$.poll.ModelArtifacts.S3ModelArtifacts"),
                     "execution": JsonPath.execution_id,
+                    "state_machine": JsonPath.state_machine_id,
+                    "started_at": JsonPath.execution_start_time,
                 }
             ),
             payload_response_only=True,

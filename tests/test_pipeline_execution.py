@@ -351,6 +351,40 @@ def test_a_run_started_while_another_is_running_stops_before_any_job(pipeline, m
     assert pipeline.record()["execution"] == first["executionArn"]
 
 
+def test_two_runs_that_missed_each_other_at_the_start_do_not_both_promote(pipeline, monkeypatch):
+    """ListExecutions is eventually consistent: two runs started moments apart may both pass
+    validate. Hours later the later one stops at its comparison, while the earlier runs."""
+    validate, compare = handlers.validate, handlers.compare
+    second: dict[str, Any] = {}
+
+    def not_listed_yet(event, context):
+        if event["execution"] != "run-2":
+            return validate(event, context)
+        with pytest.MonkeyPatch.context() as patch:  # run-1 not in run-2's listing yet
+            patch.setattr(handlers, "running_executions", lambda sfn, machine: [])
+            return validate(event, context)
+
+    def while_running(event, context):
+        if event["execution"].endswith(":run-1"):  # run-1 is comparing: run-2 goes through
+            second.update(pipeline.run({}, name="run-2"))
+        return compare(event, context)
+
+    monkeypatch.setattr(handlers, "validate", not_listed_yet)
+    monkeypatch.setattr(handlers, "compare", while_running)
+
+    first = pipeline.run({}, name="run-1")
+
+    assert second["status"] == "FAILED"
+    assert second["error"] == "RunInProgress"
+    assert f"--execution-arn {first['executionArn']})" in second["cause"]
+    assert "model.tar.gz was not compared)" in second["cause"]
+    assert "Start final training job" in entered_states(second)  # it trained, then stopped
+    assert "Create model" not in entered_states(second)
+    assert first["status"] == "SUCCEEDED", first.get("cause")
+    assert sorted(n["outcome"] for n in pipeline.notices()) == ["FAILED", "PROMOTED"]
+    assert pipeline.record()["execution"] == first["executionArn"]
+
+
 def test_a_gain_within_the_noise_of_the_test_photos_is_not_promoted(pipeline):
     # Better than production by 0.05 on its photos (and by more than the margin against
     # the record's figure from other photos); on a test set this small the paired

@@ -323,6 +323,7 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     assert [(_actions(s)[0], _object_keys(s)) for s in compare_statements] == [
         ("ssm:DescribeParameters", []),  # the record, read again when the candidate is done
         ("s3:GetObject", ["/jobs/*/output/output.tar.gz"]),
+        ("states:ListExecutions", []),  # of its own state machine: one run at a time
     ]
     assert record in json.dumps(compare_statements[0]["Resource"])
     validate_statements = _statements(resources, validate)
@@ -336,6 +337,7 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     assert record in json.dumps(validate_statements[1]["Resource"])
     [machine] = _ids(resources, "AWS::StepFunctions::StateMachine")
     assert validate_statements[3]["Resource"] == {"Ref": machine}
+    assert compare_statements[2]["Resource"] == {"Ref": machine}
     endpoint_reads = [
         k for s in _statements(resources, _endpoint_role(resources)) for k in _object_keys(s)
     ]

@@ -125,7 +125,7 @@ def test_validate_refuses_a_record_without_a_model_before_any_job_starts(bucket)
         handlers.validate(_event({"data": DATA}), None)
 
 
-def _compare_event(production: str | None = None) -> dict:
+def _compare_event(production: str | None = None, execution: str = "run-1") -> dict:
     """The compare state's input; ``production``, if given, is the record's text now."""
     if production is not None:
         boto3.client("ssm").put_parameter(
@@ -140,7 +140,9 @@ def _compare_event(production: str | None = None) -> dict:
         "run": run,
         "job": "bincheck-run-final",
         "model_data": JOB_OUTPUT + "model.tar.gz",
-        "execution": "arn:aws:states:us-east-1:123456789012:execution:pipeline:run-1",
+        "execution": _event({}, execution)["execution_arn"],
+        "state_machine": MACHINE,
+        "started_at": "2026-11-21T09:00:00.000Z",
     }
 
 
@@ -182,6 +184,32 @@ def test_compare_decides_on_the_production_models_figures_from_the_same_job(buck
     # production model scores 0.40: better by 0.01, within their noise.
     assert decision["promote"] is False
     assert "production 0.4000; better by 0.0100" in decision["summary"]
+
+
+def test_compare_stops_a_run_while_an_earlier_one_is_still_running(bucket):
+    # Two runs started moments apart may both pass validate (ListExecutions is eventually
+    # consistent); hours later, the later one stops before it could promote.
+    bucket.put_object(
+        Bucket=BUCKET,
+        Key="jobs/run/bincheck-run-final/output/output.tar.gz",
+        Body=train_py_output(figures(0.41, 0.86, 1.0, 0.7)),
+    )
+    sfn = boto3.client("stepfunctions")
+    first = _event({})["execution_arn"]
+    sfn.start_execution(stateMachineArn=MACHINE, name="run-2")
+    production = json.dumps({"version": "v1", "test_data": "old", "figures": {"accuracy": 0.3}})
+
+    with pytest.raises(RunInProgress) as stopped:
+        handlers.compare(_compare_event(production, "run-2"), None)
+
+    message = str(stopped.value)
+    assert message.startswith("one training run at a time, and execution run-1 (started ")
+    assert f"--execution-arn {first})" in message
+    assert message.endswith(f"(this run's model {JOB_OUTPUT}model.tar.gz was not compared)")
+    # The earlier run compares and promotes; once it has ended, the later one may compare.
+    assert handlers.compare(_compare_event(production), None)["promote"] is True
+    sfn.stop_execution(executionArn=first)
+    assert handlers.compare(_compare_event(production, "run-2"), None)["promote"] is True
 
 
 def test_compare_refuses_an_unreadable_record_or_a_job_without_test_figures(bucket):

@@ -1,5 +1,5 @@
 """One run at a time: an execution that finds an earlier one of the same state machine still
-running stops before any job starts.
+running stops, before any job starts (validate) and again before it compares (compare).
 
 Two runs that overlap can each compare their candidate with the same production model and
 both promote, the second over the first's model without ever being compared with it. A
@@ -8,8 +8,12 @@ execution was stopped; Step Functions already knows which executions are running
 earliest-started one goes on. Ties (the same millisecond) go to the lower execution ARN, so
 two executions that see each other never both stop.
 
+``ListExecutions`` is eventually consistent: two executions started moments apart may each
+miss the other at validate. Hours later, at compare, they see each other, and the later one
+stops there before it could promote (a redriven execution, which skips validate, too).
+
 ``check_first`` is pure; ``running_executions`` is the one ``ListExecutions`` call, made by
-the validate function and by ``bincheck train start``.
+the validate and compare functions and by ``bincheck train start``.
 """
 
 from __future__ import annotations
