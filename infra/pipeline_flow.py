@@ -77,7 +77,7 @@ def build_flow(
                     "run": JsonPath.object_at("$.run"),
                     "job": JsonPath.string_at("$.poll.TrainingJobName"),
                     "model_data": JsonPath.string_at("$.poll.ModelArtifacts.S3ModelArtifacts"),
-                    "execution": JsonPath.execution_id,
+                    "execution_arn": JsonPath.execution_id,
                     "state_machine": JsonPath.state_machine_id,
                     "started_at": JsonPath.execution_start_time,
                 }

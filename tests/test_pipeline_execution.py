@@ -333,7 +333,7 @@ def test_a_run_started_while_another_is_running_stops_before_any_job(pipeline, m
     second: dict[str, Any] = {}
 
     def while_running(event, context):
-        if event["execution"].endswith(":run-1"):  # run-1 is comparing: start run-2
+        if event["execution_arn"].endswith(":run-1"):  # run-1 is comparing: start run-2
             second.update(pipeline.run({}, name="run-2"))
         return compare(event, context)
 
@@ -365,7 +365,7 @@ def test_two_runs_that_missed_each_other_at_the_start_do_not_both_promote(pipeli
             return validate(event, context)
 
     def while_running(event, context):
-        if event["execution"].endswith(":run-1"):  # run-1 is comparing: run-2 goes through
+        if event["execution_arn"].endswith(":run-1"):  # run-1 is comparing: run-2 goes through
             second.update(pipeline.run({}, name="run-2"))
         return compare(event, context)
 

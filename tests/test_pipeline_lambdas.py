@@ -140,7 +140,7 @@ def _compare_event(production: str | None = None, execution: str = "run-1") -> d
         "run": run,
         "job": "bincheck-run-final",
         "model_data": JOB_OUTPUT + "model.tar.gz",
-        "execution": _event({}, execution)["execution_arn"],
+        "execution_arn": _event({}, execution)["execution_arn"],
         "state_machine": MACHINE,
         "started_at": "2026-11-21T09:00:00.000Z",
     }

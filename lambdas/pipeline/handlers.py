@@ -18,7 +18,7 @@ import boto3
 from .decision import decide, production_model, read_record
 from .plan import plan, run_id
 from .request import InvalidRequest, parse_request
-from .runs import RunInProgress, check_first, running_executions, started
+from .runs import check_first, running_executions, started
 from .storage import TrainingStorage
 
 logger = logging.getLogger()
@@ -58,13 +58,14 @@ def _record_text(settings: Settings) -> str:
     return boto3.client("ssm").get_parameter(Name=settings.record_name)["Parameter"]["Value"]
 
 
-def _check_no_earlier_run(own: str, state_machine: str, started_at: str) -> None:
-    """``RunInProgress`` if an execution that started before this one (``own``, its ARN)
-    is still running."""
-    running = running_executions(boto3.client("stepfunctions"), state_machine)
+def _check_no_earlier_run(event: Mapping[str, Any], note: str = "") -> None:
+    """``RunInProgress`` (with ``note``) if an execution that started before this one is
+    still running."""
+    own = event["execution_arn"]
+    running = running_executions(boto3.client("stepfunctions"), event["state_machine"])
     # Its own entry's start time, as the others' were read; the context's if not listed yet.
     mine = [e["startDate"] for e in running if e["executionArn"] == own]
-    check_first(own, mine[0] if mine else started(started_at), running)
+    check_first(own, mine[0] if mine else started(event["started_at"]), running, note=note)
 
 
 def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidRequest(
             [f"no data folder at {uri.rsplit('/', 1)[0]}/ (no labels.csv)" for uri in missing]
         )
-    _check_no_earlier_run(event["execution_arn"], event["state_machine"], event["started_at"])
+    _check_no_earlier_run(event)
     text = _record_text(settings)
     model = production_model(
         read_record(text, source=settings.record_name), source=settings.record_name
@@ -97,7 +98,7 @@ def validate(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``{"run", "job", "model_data", "execution", "state_machine", "started_at"}`` -> the
+    """``{"run", "job", "model_data", "execution_arn", "state_machine", "started_at"}`` -> the
     decision, both records, and the candidate's record as the text to store if it is
     promoted; or ``RunInProgress``.
 
@@ -111,12 +112,7 @@ def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
     the one before), not with the model it replaced.
     """
     settings = Settings.from_env()
-    try:
-        _check_no_earlier_run(event["execution"], event["state_machine"], event["started_at"])
-    except RunInProgress as error:
-        raise RunInProgress(
-            f"{error} (this run's model {event['model_data']} was not compared)"
-        ) from None
+    _check_no_earlier_run(event, note=f"this run's model {event['model_data']} was not compared")
     run = event["run"]
     production = read_record(_record_text(settings), source=settings.record_name)
     figures, paired = TrainingStorage(boto3.client("s3")).job_figures(event["model_data"])
@@ -126,7 +122,7 @@ def compare(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "model_data": event["model_data"],
         "test_data": run["data"],  # its test split
         "figures": figures,
-        "execution": event.get("execution"),
+        "execution": event.get("execution_arn"),
     }
     promotion = run["promotion"]
     decision = decide(

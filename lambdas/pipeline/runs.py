@@ -40,9 +40,12 @@ def running_executions(sfn: Any, state_machine: str) -> list[dict[str, Any]]:
     return [e for page in pages for e in page["executions"]]
 
 
-def check_first(own_arn: str, own_start: datetime, running: Iterable[Mapping[str, Any]]) -> None:
+def check_first(
+    own_arn: str, own_start: datetime, running: Iterable[Mapping[str, Any]], *, note: str = ""
+) -> None:
     """Raise ``RunInProgress`` naming every execution in ``running`` (``ListExecutions``
-    entries: ``executionArn``, ``name``, ``startDate``) that started before this one."""
+    entries: ``executionArn``, ``name``, ``startDate``) that started before this one, with
+    ``note`` (what this stop leaves behind) in brackets at the end."""
 
     def order(execution: Mapping[str, Any]) -> tuple[datetime, str]:
         return execution["startDate"], execution["executionArn"]
@@ -53,6 +56,7 @@ def check_first(own_arn: str, own_start: datetime, running: Iterable[Mapping[str
             "one training run at a time, and "
             + "; ".join(map(_describe, earlier))
             + ": wait for it to end, or stop it, then start this run again"
+            + (f" ({note})" if note else "")
         )
 
 
