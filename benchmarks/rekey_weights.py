@@ -23,8 +23,7 @@ import torch
 def rekey(state: dict[str, torch.Tensor], architecture: str) -> dict[str, torch.Tensor]:
     """``state``'s tensors under timm's names for ``architecture``, position by position."""
     target = timm.create_model(architecture, pretrained=False).state_dict()
-    ours = [k for k in target if not k.endswith("num_batches_tracked")]
-    theirs = [k for k in state if not k.endswith("num_batches_tracked")]
+    ours, theirs = _learned(target), _learned(state)
     if len(ours) != len(theirs):
         raise ValueError(f"{architecture} has {len(ours)} tensors, the file {len(theirs)}")
     for name, other in zip(ours, theirs, strict=True):
@@ -36,6 +35,11 @@ def rekey(state: dict[str, torch.Tensor], architecture: str) -> dict[str, torch.
     return {name: state[other] for name, other in zip(ours, theirs, strict=True)}
 
 
+def _learned(state: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the tensors both implementations hold (BatchNorm's step counter aside)."""
+    return [k for k in state if not k.endswith("num_batches_tracked")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path, help="a state dict of the same architecture")
@@ -44,8 +48,9 @@ def main() -> int:
     args = parser.parse_args()
     state = torch.load(args.source, map_location="cpu", weights_only=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(rekey(state, args.architecture), args.out)
-    print(f"{args.out}: {len(state)} tensors as timm/{args.architecture}")
+    rekeyed = rekey(state, args.architecture)
+    torch.save(rekeyed, args.out)
+    print(f"{args.out}: {len(rekeyed)} tensors as timm/{args.architecture}")
     return 0
 
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
 
 from training.data import Example, read_labels, split, write_split_folder
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, load_benchmark
 
-_spec = importlib.util.spec_from_file_location(
-    "cross_validation", Path(__file__).resolve().parents[1] / "benchmarks" / "cross_validation.py"
-)
-cv = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cv)
+cv = load_benchmark("cross_validation")
 
 PHOTOS = [Example(f"{i:05d}", count) for i, count in enumerate([1] * 30 + [3] * 61 + [9] * 9)]
 
