@@ -16,6 +16,13 @@ and reports each seed's figures, so the seed-to-seed spread shows, and the seed 
 (each photo's count decoded from the mean of the seeds' probabilities, as one served
 ensemble would) against seed 0 on the same photos.
 
+``--fractions 0.25 0.5`` also trains the recipe on nested, count-stratified fractions of
+each fold's training photos (validation and test photos unchanged): a learning curve
+scored on every photo instead of one test split. Each fraction is compared with all the
+photos on the same photos, and accuracy and RMSE get a slope per doubling of the training
+photos (least squares over the sizes, with a 95% interval from resampling the photos alike
+for every size) and the number of training photos at which that line reaches the goals.
+
 Every run is a plain ``python -m training.train`` on a folder of links whose
 ``labels.csv`` names each photo's split, written under ``--out``; a finished run is not
 trained again, so the benchmark can be stopped and resumed, or run fold by fold
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +47,18 @@ from model.card import ModelCard
 from model.counts import decode_counts
 from model.predictor import Predictor
 from training import recipes
-from training.data import Example, count_groups, read_labels, split, write_split_folder
+from training.data import (
+    Example,
+    count_groups,
+    nested_fraction,
+    read_labels,
+    split,
+    write_split_folder,
+)
 from training.metrics import MODERATE_MAX, bootstrap_intervals, count_metrics
 from training.paired import LABELS, compare, describe_differences, predict_photos
+
+GOALS = {"accuracy": 0.40, "rmse": 1.0}  # the default model's (README, "The default model")
 
 
 def make_folds(
@@ -107,21 +124,36 @@ def main() -> int:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="train the recipe once per seed"
     )
+    parser.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=[],
+        help="also train the recipe (first seed) on these fractions of each fold's training "
+        "photos: a learning curve",
+    )
     parser.add_argument("--only", type=int, nargs="+", help="train these folds, report nothing")
     parser.add_argument("--seed", type=int, default=0, help="how photos are dealt into folds")
     args = parser.parse_args()
 
     examples = read_labels(args.data)
     folds = make_folds(examples, args.folds, seed=args.seed)
-    chosen = {
-        **{run_name(seed): seeded(args.recipe, seed) for seed in args.seeds},
-        **({"baseline": args.baseline} if args.baseline else {}),
+    first = run_name(args.seeds[0])
+    chosen = {  # name: (train.py options, fraction of each fold's training photos)
+        **{run_name(seed): (seeded(args.recipe, seed), 1.0) for seed in args.seeds},
+        **{fraction_name(f): (seeded(args.recipe, args.seeds[0]), f) for f in args.fractions},
+        **({"baseline": (args.baseline, 1.0)} if args.baseline else {}),
     }
     artifacts: dict[str, list[Path]] = {name: [] for name in chosen}
-    for name, recipe in chosen.items():  # the recipe's folds first: they take longest
+    training_photos: dict[str, list[int]] = {name: [] for name in chosen}
+    for name, (recipe, fraction) in chosen.items():  # the recipe's folds first: the longest
         for fold in args.only or range(args.folds):
             run = args.out / name / f"fold-{fold}"
-            write_split_folder(args.data, run / "data", fold_parts(folds, fold, seed=args.seed))
+            parts = fold_parts(folds, fold, seed=args.seed)
+            if fraction < 1:
+                parts["train"] = nested_fraction(parts["train"], fraction)
+            write_split_folder(args.data, run / "data", parts)
+            training_photos[name].append(len(parts["train"]))
             artifacts[name].append(
                 recipes.train(run / "data", args.weights, run, f"cv-{name}-{fold}", recipe)
             )
@@ -149,6 +181,20 @@ def main() -> int:
         report["seed_average_minus_first"] = versus["difference"]
         print(f"average of {len(seeds)} seeds: {describe(report['seed_average'])}")
         print(f"average minus seed {args.seeds[0]}, same photos: {describe_differences(versus)}")
+    if args.fractions:
+        curve = [fraction_name(f) for f in sorted(args.fractions)] + [first]
+        for name in curve[:-1]:
+            versus = compare(predicted[name], predicted[first], counts, cards[name], cards[first])
+            report[f"{name}_minus_all"] = versus["difference"]
+            print(f"{name} minus all training photos, same photos: {describe_differences(versus)}")
+        photos_per_fold = [sum(training_photos[name]) / args.folds for name in curve]
+        report["learning_curve"] = {
+            "training_photos_per_fold": photos_per_fold,
+            **learning_slope(
+                [predicted[name] for name in curve], counts, photos_per_fold, cards[first].max_count
+            ),
+        }
+        print(describe_slope(report["learning_curve"]))
     if "baseline" in predicted:
         versus = compare(
             predicted["recipe"], predicted["baseline"], counts, cards["recipe"], cards["baseline"]
@@ -165,6 +211,11 @@ def main() -> int:
 def run_name(seed: int) -> str:
     """Where the recipe's runs of ``seed`` go: seed 0's are the plain ``recipe`` runs."""
     return "recipe" if seed == 0 else f"recipe-seed{seed}"
+
+
+def fraction_name(fraction: float) -> str:
+    """Where the recipe's runs on ``fraction`` of each fold's training photos go."""
+    return f"recipe-fraction-{fraction:g}"
 
 
 def seeded(recipe: str, seed: int) -> str:
@@ -202,6 +253,91 @@ def figures(
             for mine, truth in zip(predicted.split(sizes), counts.split(sizes), strict=True)
         ],
     }
+
+
+FIGURES = {  # a counts 0-5 figure from the errors (predicted - true) along the last axis
+    "accuracy": lambda errors: (errors == 0).float().mean(-1),
+    "rmse": lambda errors: errors.pow(2).mean(-1).sqrt(),
+}
+BETTER = {"accuracy": 1, "rmse": -1}  # the sign of an improvement
+
+
+def learning_slope(
+    predicted: list[torch.Tensor],
+    counts: torch.Tensor,
+    photos: list[float],
+    max_count: int,
+    *,
+    goals: dict[str, float] = GOALS,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Accuracy's and RMSE's change per doubling of the training photos, from models
+    trained on ``photos`` photos that predicted the same photos: the least-squares line
+    through the figures against log2(photos), its 95% interval from resampling the photos
+    (the same rows for every size), and the photos at which that line reaches the goal
+    (fewer than the largest size: it already has; None, "never": the line does not improve)."""
+    moderate = counts <= MODERATE_MAX
+    truth = counts[moderate].clamp(max=max_count)
+    errors = torch.stack([(p[moderate] - truth).float() for p in predicted])  # (sizes, photos)
+    rows = torch.randint(
+        errors.shape[1],
+        (resamples, errors.shape[1]),
+        generator=torch.Generator().manual_seed(seed),
+    )
+    x = torch.tensor(photos, dtype=torch.float64).log2()
+    centred = x - x.mean()
+    result: dict[str, Any] = {}
+    for name, figure in FIGURES.items():
+        values = torch.cat([figure(errors)[:, None], figure(errors[:, rows])], 1).double()
+        slopes = centred @ values / (centred @ centred)  # the observed one first
+        gap = goals[name] - values.mean(0)
+        reach = torch.where(
+            slopes * BETTER[name] > 0, (x.mean() + gap / slopes).exp2(), float("inf")
+        )
+        interval = torch.tensor([0.025, 0.975], dtype=torch.float64)
+        result[name] = {
+            "figures": [round(v, 4) for v in values[:, 0].tolist()],
+            "per_doubling": round(slopes[0].item(), 4),
+            "interval": [round(v, 4) for v in torch.quantile(slopes[1:], interval).tolist()],
+            "goal": goals[name],
+            "photos_at_goal": _whole(reach[0].item()),
+            "photos_at_goal_interval": [
+                _whole(v)
+                for v in torch.quantile(reach[1:], interval, interpolation="nearest").tolist()
+            ],
+        }
+    return result
+
+
+def describe_slope(curve: dict[str, Any]) -> str:
+    """``training photos per fold 305, 611, 1222: accuracy 0.31 0.33 0.35, +0.021 per
+    doubling (...), 0.40 at about 4,000 photos (...); RMSE ...``"""
+    parts = []
+    for name in FIGURES:
+        c = curve[name]
+        low, high = c["interval"]
+        reach_low, reach_high = (_photos(v) for v in c["photos_at_goal_interval"])
+        reach = (
+            f"never {c['goal']:.2f}"
+            if c["photos_at_goal"] is None
+            else f"{c['goal']:.2f} at about {_photos(c['photos_at_goal'])} photos "
+            f"({reach_low} to {reach_high})"
+        )
+        parts.append(
+            f"{LABELS[name]} {' '.join(f'{v:.3f}' for v in c['figures'])}, "
+            f"{c['per_doubling']:+.3f} per doubling ({low:+.3f} to {high:+.3f}), {reach}"
+        )
+    sizes = ", ".join(f"{round(n):,}" for n in curve["training_photos_per_fold"])
+    return f"learning curve, training photos per fold {sizes}: " + "; ".join(parts)
+
+
+def _whole(value: float) -> int | None:
+    return None if math.isinf(value) else round(value)
+
+
+def _photos(value: int | None) -> str:
+    return "never" if value is None else f"{value:,}"
 
 
 def describe(scored: dict[str, Any]) -> str:

@@ -25,18 +25,9 @@ import torch
 from model.artifact import read_artifact
 from model.predictor import Predictor
 from training import recipes
-from training.data import Example, count_groups, read_labels, split, write_split_folder
+from training.data import nested_fraction, read_labels, split, write_split_folder
 from training.metrics import count_metrics
 from training.paired import compare, predict_photos
-
-
-def nested_fraction(examples: list[Example], fraction: float, seed: int = 0) -> list[Example]:
-    """The first ``fraction`` of each count's photos in a seeded order: a smaller fraction's
-    photos are always among a larger one's, and every count keeps its share."""
-    chosen = []
-    for group in count_groups(examples, salt=f"curve{seed}").values():
-        chosen += group[: max(1, round(len(group) * fraction))]
-    return chosen
 
 
 def write_fraction(data: Path, folder: Path, fraction: float, split_seed: int) -> int:

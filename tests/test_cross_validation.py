@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from training.data import Example, read_labels, split, write_split_folder
+from training.data import Example, nested_fraction, read_labels, split, write_split_folder
 
 from .conftest import SAMPLES, load_benchmark
 
@@ -71,3 +71,52 @@ def test_the_seed_average_decodes_the_mean_distribution_and_seed_0_keeps_its_run
     assert cv.seed_average([first, second], "argmax").tolist() == [2, 2]
     assert (cv.run_name(0), cv.seeded("--epochs 15", 0)) == ("recipe", "--epochs 15")
     assert (cv.run_name(2), cv.seeded("--epochs 15", 2)) == ("recipe-seed2", "--epochs 15 --seed 2")
+
+
+def test_a_fractions_folds_train_on_nested_shares_of_every_count_and_test_on_the_same_photos():
+    folds = cv.make_folds(PHOTOS, 4)
+    parts = cv.fold_parts(folds, 0)
+
+    quarter, half = (nested_fraction(parts["train"], f) for f in (0.25, 0.5))
+
+    assert {e.image_id for e in quarter} < {e.image_id for e in half}
+    full, small = Counter(e.count for e in parts["train"]), Counter(e.count for e in half)
+    assert all(abs(small[c] - full[c] / 2) <= 0.5 for c in full)
+    assert cv.fraction_name(0.25) == "recipe-fraction-0.25"
+
+
+def _predictions(accuracies: list[float], n: int = 900) -> list[torch.Tensor]:
+    """Counts 0-5 predicted right on the first ``accuracy`` share of ``n`` photos, else one
+    too many: accuracy as given, and RMSE the square root of the share wrong."""
+    truth = torch.arange(n) % 6
+    return [torch.where(torch.arange(n) < a * n, truth, truth + 1) for a in accuracies]
+
+
+def test_the_learning_slope_is_per_doubling_and_says_where_the_line_reaches_the_goal():
+    truth = torch.arange(900) % 6
+
+    curve = cv.learning_slope(_predictions([0.25, 0.30, 0.35]), truth, [100, 200, 400], 6)
+
+    accuracy = curve["accuracy"]
+    assert accuracy["figures"] == [0.25, 0.3, 0.35]
+    assert accuracy["per_doubling"] == pytest.approx(0.05)
+    low, high = accuracy["interval"]
+    assert 0 < low < 0.05 < high < 0.1
+    assert accuracy["photos_at_goal"] == 800  # 0.40, one doubling on
+    reach_low, reach_high = accuracy["photos_at_goal_interval"]
+    assert 400 < reach_low < 800 < reach_high
+    rmse = curve["rmse"]  # sqrt(0.75), sqrt(0.70), sqrt(0.65): falling, never to 1.0's side
+    assert rmse["per_doubling"] < 0 and rmse["photos_at_goal"] is not None
+    assert rmse["photos_at_goal"] < 100  # already below 1.0: the line crossed it earlier
+
+
+def test_a_flat_learning_curve_never_reaches_the_goal():
+    truth = torch.arange(900) % 6
+
+    curve = cv.learning_slope(_predictions([0.30, 0.30, 0.30]), truth, [100, 200, 400], 6)
+
+    assert curve["accuracy"]["per_doubling"] == 0
+    assert curve["accuracy"]["photos_at_goal"] is None
+    assert "+0.000 per doubling (+0.000 to +0.000), never 0.40;" in cv.describe_slope(
+        {"training_photos_per_fold": [100, 200, 400], **curve}
+    )

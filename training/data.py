@@ -82,6 +82,16 @@ def count_groups(
     return groups
 
 
+def nested_fraction(examples: list[Example], fraction: float, seed: int = 0) -> list[Example]:
+    """The first ``fraction`` of each count's photos in a seeded order: a smaller fraction's
+    photos are always among a larger one's, and every count keeps its share (learning
+    curves: ``benchmarks/learning_curve.py``, ``benchmarks/cross_validation.py``)."""
+    chosen = []
+    for group in count_groups(examples, salt=f"curve{seed}").values():
+        chosen += group[: max(1, round(len(group) * fraction))]
+    return chosen
+
+
 def write_split_folder(source: Path, folder: Path, parts: dict[str, list[Example]]) -> None:
     """A data folder of links to ``source``'s photos whose ``labels.csv`` names each photo's
     split, so a plain ``training.train --data FOLDER`` trains on exactly these parts."""
