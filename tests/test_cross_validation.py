@@ -105,9 +105,10 @@ def test_the_learning_slope_is_per_doubling_and_says_where_the_line_reaches_the_
     assert accuracy["photos_at_goal"] == 800  # 0.40, one doubling on
     reach_low, reach_high = accuracy["photos_at_goal_interval"]
     assert 400 < reach_low < 800 < reach_high
-    rmse = curve["rmse"]  # sqrt(0.75), sqrt(0.70), sqrt(0.65): falling, never to 1.0's side
+    assert curve["off_by_one"]["figures"] == [1.0, 1.0, 1.0]  # one too many is off by one
+    rmse = curve["rmse"]  # sqrt(0.75), sqrt(0.70), sqrt(0.65): falling, below 1.0 already
     assert rmse["per_doubling"] < 0 and rmse["photos_at_goal"] is not None
-    assert rmse["photos_at_goal"] < 100  # already below 1.0: the line crossed it earlier
+    assert rmse["photos_at_goal"] < 100  # the line crossed 1.0 before the smallest size
 
 
 def test_a_flat_learning_curve_never_reaches_the_goal():
