@@ -56,7 +56,7 @@ from training.data import (
     split,
     write_split_folder,
 )
-from training.metrics import MODERATE_MAX, bootstrap_intervals, count_metrics
+from training.metrics import MODERATE_MAX, bootstrap_intervals, count_metrics, error_figures
 from training.paired import LABELS, compare, describe_differences, predict_photos
 
 GOALS = {"accuracy": 0.40, "off_by_one": 0.85, "rmse": 1.0}  # README, "The default model"
@@ -175,10 +175,10 @@ def main() -> int:
         print(f"{name}: {len(photos)} photos, each held out: {describe(report[name])}")
     if len(args.seeds) > 1:
         seeds = [run_name(seed) for seed in args.seeds]
-        card = cards[seeds[0]]
+        card = cards[first]
         average = seed_average([probabilities[name] for name in seeds], card.decoding)
         report["seed_average"] = figures(average, counts, folds, card.max_count)
-        versus = compare(average, predicted[seeds[0]], counts, card, card)
+        versus = compare(average, predicted[first], counts, card, card)
         report["seed_average_minus_first"] = versus["difference"]
         print(f"average of {len(seeds)} seeds: {describe(report['seed_average'])}")
         print(f"average minus seed {args.seeds[0]}, same photos: {describe_differences(versus)}")
@@ -256,11 +256,6 @@ def figures(
     }
 
 
-FIGURES = {  # a counts 0-5 figure from the errors (predicted - true) along the last axis
-    "accuracy": lambda errors: (errors == 0).float().mean(-1),
-    "off_by_one": lambda errors: (errors.abs() <= 1).float().mean(-1),
-    "rmse": lambda errors: errors.pow(2).mean(-1).sqrt(),
-}
 BETTER = {"accuracy": 1, "off_by_one": 1, "rmse": -1}  # the sign of an improvement
 
 
@@ -274,7 +269,7 @@ def learning_slope(
     resamples: int = 2000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Each ``FIGURES`` figure's change per doubling of the training photos, from models
+    """Each ``goals`` figure's change per doubling of the training photos, from models
     trained on ``photos`` photos that predicted the same photos: the least-squares line
     through the figures against log2(photos), its 95% interval from resampling the photos
     (the same rows for every size), and the photos at which that line reaches the goal
@@ -289,20 +284,21 @@ def learning_slope(
     )
     x = torch.tensor(photos, dtype=torch.float64).log2()
     centred = x - x.mean()
+    observed, resampled = error_figures(errors), error_figures(errors[:, rows])
+    interval = torch.tensor([0.025, 0.975], dtype=torch.float64)
     result: dict[str, Any] = {}
-    for name, figure in FIGURES.items():
-        values = torch.cat([figure(errors)[:, None], figure(errors[:, rows])], 1).double()
+    for name, goal in goals.items():
+        values = torch.cat([observed[name][:, None], resampled[name]], 1).double()
         slopes = centred @ values / (centred @ centred)  # the observed one first
-        gap = goals[name] - values.mean(0)
+        gap = goal - values.mean(0)
         reach = torch.where(
             slopes * BETTER[name] > 0, (x.mean() + gap / slopes).exp2(), float("inf")
         )
-        interval = torch.tensor([0.025, 0.975], dtype=torch.float64)
         result[name] = {
             "figures": [round(v, 4) for v in values[:, 0].tolist()],
             "per_doubling": round(slopes[0].item(), 4),
             "interval": [round(v, 4) for v in torch.quantile(slopes[1:], interval).tolist()],
-            "goal": goals[name],
+            "goal": goal,
             "photos_at_goal": _whole(reach[0].item()),
             "photos_at_goal_interval": [
                 _whole(v)
@@ -316,7 +312,7 @@ def describe_slope(curve: dict[str, Any]) -> str:
     """``training photos per fold 305, 611, 1222: accuracy 0.31 0.33 0.35, +0.021 per
     doubling (...), 0.40 at about 4,000 photos (...); RMSE ...``"""
     parts = []
-    for name in FIGURES:
+    for name in GOALS:
         c = curve[name]
         low, high = c["interval"]
         reach_low, reach_high = (_photos(v) for v in c["photos_at_goal_interval"])

@@ -25,7 +25,7 @@ def count_metrics(
         if not mask.any():
             continue
         error = (predicted[mask] - true_counts[mask].clamp(max=max_count)).float()
-        figures |= {f"{name}{suffix}": value.item() for name, value in _figures(error).items()}
+        figures |= {f"{name}{suffix}": value.item() for name, value in error_figures(error).items()}
         figures[f"n{suffix}"] = float(mask.sum().item())
     return figures
 
@@ -62,9 +62,9 @@ def bootstrap_intervals(
     error = (predicted[moderate] - truth).float()
     generator = torch.Generator().manual_seed(seed)
     rows = torch.randint(len(error), (resamples, len(error)), generator=generator)
-    figures = _figures(error[rows])
+    figures = error_figures(error[rows])
     if baseline is not None:
-        reference = _figures((baseline[moderate] - truth).float()[rows])
+        reference = error_figures((baseline[moderate] - truth).float()[rows])
         figures = {name: value - reference[name] for name, value in figures.items()}
     tail = (1 - level) / 2
     bounds = torch.tensor([tail, 1 - tail])
@@ -74,7 +74,7 @@ def bootstrap_intervals(
     }
 
 
-def _figures(error: torch.Tensor) -> dict[str, torch.Tensor]:
+def error_figures(error: torch.Tensor) -> dict[str, torch.Tensor]:
     """Figures of each row of errors (resample x photo)."""
     return {
         "accuracy": (error == 0).float().mean(-1),
