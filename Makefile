@@ -1,4 +1,6 @@
-# Every target builds its own virtual environment from nothing but Python 3.11+.
+# Every target builds its own virtual environment from nothing but Python 3.11+, with what
+# that target needs: the CDK app's targets (synth, deploy, destroy) only the base and infra
+# extras, no PyTorch; the rest everything. One .venv: a later target adds what it lacks.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,6 +13,10 @@ $(BIN)/activate:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet -e '.[dev,local,model,training,infra]'
+	touch $@ $(VENV)/.installed-infra
+
+$(VENV)/.installed-infra: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet -e '.[infra]'
 	touch $@
 
 demo: $(VENV)/.installed  ## the whole system locally on real photos (ARGS="--photos DIR --keep-running")
@@ -19,9 +25,9 @@ demo: $(VENV)/.installed  ## the whole system locally on real photos (ARGS="--ph
 test: $(VENV)/.installed  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lambdas/checker/domain lambdas/checker/settings.py \
-		lambdas/pipeline/request.py lambdas/pipeline/fields.py lambdas/pipeline/plan.py \
-		lambdas/pipeline/decision.py lambdas/pipeline/runs.py
+	$(BIN)/mypy contract lambdas/checker/settings.py \
+		lambdas/retraining/request.py lambdas/retraining/fields.py lambdas/retraining/plan.py \
+		lambdas/retraining/decision.py lambdas/retraining/runs.py
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.installed  ## checker throughput and cold import time
@@ -38,13 +44,13 @@ $(CDK): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
-synth: $(VENV)/.installed $(CDK)  ## cdk synth (offline, no Docker); ARGS for -c bincheck=...
+synth: $(VENV)/.installed-infra $(CDK)  ## cdk synth (offline, no Docker); ARGS for -c bincheck=...
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(CDK) synth $(ARGS)
 
-deploy: $(VENV)/.installed $(CDK)  ## cdk deploy to the account and region of your AWS profile
+deploy: $(VENV)/.installed-infra $(CDK)  ## cdk deploy to the account and region of your AWS profile
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(CDK) deploy $(ARGS)
 
-destroy: $(VENV)/.installed $(CDK)
+destroy: $(VENV)/.installed-infra $(CDK)
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(CDK) destroy $(ARGS)
 
 clean:

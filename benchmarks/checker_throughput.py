@@ -55,8 +55,8 @@ from moto.sns import sns_backends
 
 from bincheck.local.event_source import LocalLambdaContext
 from bincheck.local.resources import Resources, provision
+from contract.bins import Bin
 from lambdas.checker.adapters.bins import BinsTable
-from lambdas.checker.domain.bins import Bin
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "bincheck" / "samples"

@@ -28,8 +28,8 @@ import aiohttp
 import torch
 from aiohttp import web
 
+from bincheck.inference_server import BATCHER, create_app, load_predictor
 from model.inference import input_fn, model_fn, output_fn, predict_fn
-from model.server import BATCHER, create_app, load_predictor
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

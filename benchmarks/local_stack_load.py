@@ -37,8 +37,8 @@ from bincheck.demo import AlertInbox, expected_quantity, read_checks, read_label
 from bincheck.local import s3_events
 from bincheck.local.aws import client_environment
 from bincheck.local.stack import LocalStack, StackOptions
+from contract.bins import Bin
 from lambdas.checker.adapters.bins import BinsTable
-from lambdas.checker.domain.bins import Bin
 
 ALERTING = {"MISMATCH", "UNCERTAIN"}
 

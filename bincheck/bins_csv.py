@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lambdas.checker.domain.bins import Bin
+from contract.bins import Bin
 
 HEADER = ("bin_id", "expected_quantity", "updated_at")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
 
-from lambdas.checker.domain.decision import Status
-from lambdas.checker.domain.times import format_timestamp, parse_timestamp, utc_now
+from contract.decision import Status
+from contract.times import format_timestamp, parse_timestamp, utc_now
 
 from .local.resources import ResourceNames
 
@@ -287,7 +287,7 @@ def _checks_list(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     _require_model(args.model)
-    from model.server import serve
+    from bincheck.inference_server import serve
 
     from .local.ports import ensure_free
 
@@ -342,7 +342,7 @@ def _train(arguments: list[str]) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from lambdas.checker.domain.decision import Thresholds
+    from contract.decision import Thresholds
     from training.evaluate import evaluate_folder, summary, write_outputs
 
     _require_model(args.model)

@@ -85,8 +85,8 @@ def run_demo(
 def _load_and_upload(stack: LocalStack, folder: Path, labels: dict[str, int]) -> int:
     from tqdm import tqdm
 
+    from contract.bins import Bin
     from lambdas.checker.adapters.bins import BinsTable
-    from lambdas.checker.domain.bins import Bin
 
     bins = [
         Bin(f"BIN-{image_id}", expected_quantity(i, count))

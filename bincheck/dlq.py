@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lambdas.checker.domain.keys import decode_event_key
+from contract.keys import decode_event_key
 
 # Long polling asks every SQS server; a short poll may answer "empty" while messages wait.
 _WAIT_S = 1

@@ -1,6 +1,6 @@
 """``bincheck train start``: start the training pipeline with a request checked first.
 
-The request is checked with the pipeline's own rules (``lambdas/pipeline/request.py``) and
+The request is checked with the pipeline's own rules (``lambdas/retraining/request.py``) and
 its data folders are looked up in S3, so that a typo costs a second here rather than a
 failed execution, and a run already in progress is named rather than started beside. The
 execution's first state checks it again with what only the deployment knows: its
@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lambdas.pipeline.request import FIGURES, LOSSES, parse_request
-from lambdas.pipeline.runs import RunInProgress, check_first, running_executions
+from lambdas.retraining.request import FIGURES, LOSSES, parse_request
+from lambdas.retraining.runs import RunInProgress, check_first, running_executions
 
 ARN_VARIABLE = "TRAINING_PIPELINE_ARN"
 # Stands in for the deployment's default data folder when --data is not given.
@@ -108,7 +108,7 @@ def main(argv: Sequence[str]) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from lambdas.pipeline.storage import TrainingStorage
+    from lambdas.retraining.storage import TrainingStorage
 
     args = build_parser().parse_args(argv)
     request = request_from(args)

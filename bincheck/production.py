@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.pipeline.decision import production_model, read_record
-from lambdas.pipeline.storage import split_uri
+from lambdas.retraining.decision import production_model, read_record
+from lambdas.retraining.storage import split_uri
 from model.layout import read_card
 
 

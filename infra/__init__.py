@@ -1,5 +1,5 @@
-"""The CDK app (``cdk.json`` runs ``infra.app``): one construct per concern.
+"""The CDK app (``cdk.json`` runs ``infra.app``): one construct per concern, every setting
+in ``config.BinCheckConfig``, the retraining state machine in ``infra.pipeline``.
 
-Not built yet: it lands with the infrastructure issue. The checker it will deploy reads its
-configuration from the environment variables documented in the README.
+It imports no torch: ``make synth`` and ``make deploy`` install only the ``infra`` extra.
 """

@@ -11,9 +11,10 @@ from aws_cdk import aws_s3_notifications as notifications
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lambdas.checker.domain.keys import PHOTO_PREFIX
+from contract.keys import PHOTO_PREFIX
 
-from .config import REPO, BinCheckConfig
+from .config import BinCheckConfig
+from .functions import function_code
 
 POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the managed Powertools layers
 
@@ -76,10 +77,7 @@ class CheckerService(Construct):
             description="Checks each bin photo against the bin's expected quantity",
             runtime=lambda_.Runtime(f"python{config.python_runtime}", lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.X86_64,
-            # The asset is lambdas/ as it is: no bundling, so synthesis needs no Docker.
-            code=lambda_.Code.from_asset(
-                str(REPO / "lambdas"), exclude=["**/__pycache__", "**/*.pyc"]
-            ),
+            code=function_code("checker"),  # lambdas/checker/ and contract/ only
             handler="checker.handler.lambda_handler",
             layers=[powertools],
             timeout=Duration.seconds(config.function_timeout_s),

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.decision import DEFAULT_ALERT_STATUSES, Thresholds
+from contract.names import ENDPOINT_NAME
+
 if TYPE_CHECKING:  # the local stack reads this configuration without loading the CDK
     from constructs import Node
 
@@ -33,14 +36,14 @@ class BinCheckConfig:
     python_runtime: str = "3.13"
     powertools_layer_version: int = 27
     # Decision rule and alerts
-    match_threshold: float = 0.5
-    mismatch_threshold: float = 0.1
-    alert_statuses: tuple[str, ...] = ("MISMATCH", "UNCERTAIN")
+    match_threshold: float = Thresholds.match
+    mismatch_threshold: float = Thresholds.mismatch
+    alert_statuses: tuple[str, ...] = tuple(sorted(str(s) for s in DEFAULT_ALERT_STATUSES))
     endpoint_input: str = "s3_uri"
     alert_email: str | None = None
     ops_email: str | None = None
     # Endpoint
-    endpoint_name: str = "bincheck-counter"
+    endpoint_name: str = ENDPOINT_NAME
     model_artifact: str = "model/default/model.tar.gz"
     pytorch_version: str = "2.6.0"
     python_version: str = "py312"
@@ -55,7 +58,7 @@ class BinCheckConfig:
     metrics_namespace: str = "BinChecker"
     service_name: str = "bin-checker"
     retain_data: bool = True
-    # Training pipeline: run request defaults (lambdas/pipeline/request.py), an optional
+    # Training pipeline: run request defaults (lambdas/retraining/request.py), an optional
     # EventBridge schedule such as "rate(7 days)" (off by default; it needs "data" in the
     # defaults), the limit of one execution, and how long a new model's alarms are watched.
     pipeline_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3_assets as assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.checker.domain.keys import PHOTO_PREFIX
+from contract.keys import PHOTO_PREFIX
 
 from .config import BinCheckConfig
 from .model_artifact import build_serving_artifact

@@ -10,7 +10,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lambdas.checker.domain.decision import Status
+from contract.decision import Status
 
 from .config import BinCheckConfig
 from .endpoint import CountingEndpoint

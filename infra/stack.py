@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from lambdas.checker.domain.keys import PHOTO_PREFIX
+from contract.keys import PHOTO_PREFIX
 
 from .checker import CheckerService
 from .config import BinCheckConfig

@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from lambdas.checker.adapters.checks import BY_STATUS_INDEX
+from contract.names import BY_STATUS_INDEX
 
 from .config import BinCheckConfig
 

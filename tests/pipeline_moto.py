@@ -138,8 +138,8 @@ class MotoStack:
 
 
 class LambdaRuntime:
-    """Runs the handler a moto Lambda function names (``pipeline.handlers.validate`` is
-    ``lambdas.pipeline.handlers.validate`` here) with the function's environment."""
+    """Runs the handler a moto Lambda function names (``retraining.handlers.validate`` is
+    ``lambdas.retraining.handlers.validate`` here) with the function's environment."""
 
     def __init__(self) -> None:
         self.invocations: list[tuple[str, dict[str, Any]]] = []

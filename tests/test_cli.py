@@ -8,9 +8,9 @@ import boto3
 import pytest
 
 from bincheck.cli import main
+from contract.check import CheckRecord
+from contract.decision import Status
 from lambdas.checker.adapters.checks import ChecksTable
-from lambdas.checker.domain.check import CheckRecord
-from lambdas.checker.domain.decision import Status
 
 
 def _bins(resources) -> dict[str, dict]:

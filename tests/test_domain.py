@@ -1,4 +1,4 @@
-"""The checker's pure domain logic: keys, decision rule, timestamps, bins, alerts."""
+"""The shared contract: keys, decision rule, timestamps, bins, check record and alerts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lambdas.checker.domain.bins import Bin
-from lambdas.checker.domain.check import CheckRecord, build_alert
-from lambdas.checker.domain.decision import (
+from contract.bins import Bin
+from contract.check import CheckRecord, build_alert
+from contract.decision import (
     CountPrediction,
     InvalidPrediction,
     Status,
@@ -18,8 +18,8 @@ from lambdas.checker.domain.decision import (
     is_stale,
     judge,
 )
-from lambdas.checker.domain.keys import InvalidPhotoKey, decode_event_key, parse_photo_key
-from lambdas.checker.domain.times import format_timestamp, parse_timestamp
+from contract.keys import InvalidPhotoKey, decode_event_key, parse_photo_key
+from contract.times import format_timestamp, parse_timestamp
 
 BAD_BIN_ID = "bin id must be 1-64 characters of [A-Za-z0-9._-]"
 

@@ -449,7 +449,7 @@ def test_the_local_stack_creates_the_tables_as_the_template_declares(template, r
     tables: keys, index and TTL."""
     import boto3
 
-    from bincheck.local.resources import ResourceNames
+    from contract.names import ResourceNames
 
     def schema(key_schema) -> list[tuple[str, str]]:
         return [(k["AttributeName"], k["KeyType"]) for k in key_schema]

@@ -13,7 +13,7 @@ from bincheck.demo import AlertInbox, read_checks
 from bincheck.local import s3_events
 from bincheck.local.ports import free_port
 from bincheck.local.stack import LocalStack, StackOptions
-from lambdas.checker.domain.decision import Status
+from contract.decision import Status
 
 from .conftest import SAMPLE_COUNTS, default_model_card, sample_photo
 

@@ -19,9 +19,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.pipeline_code import build_training_code
-from infra.pipeline_jobs import metric_definitions
-from lambdas.pipeline.storage import TrainingStorage
+from infra.pipeline.code import build_training_code
+from infra.pipeline.jobs import metric_definitions
+from lambdas.retraining.storage import TrainingStorage
 from training.sagemaker_entry import strip_reserved
 
 from .conftest import SAMPLE_COUNTS, SAMPLES

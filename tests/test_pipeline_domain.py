@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.pipeline.decision import RecordError, check_record, decide
-from lambdas.pipeline.fields import NOT_FOR_TUNING, SWITCHES
-from lambdas.pipeline.plan import plan, run_id
-from lambdas.pipeline.request import InvalidRequest, RunRequest, parse_request
-from lambdas.pipeline.runs import RunInProgress, check_first, started
+from lambdas.retraining.decision import RecordError, check_record, decide
+from lambdas.retraining.fields import NOT_FOR_TUNING, SWITCHES
+from lambdas.retraining.plan import plan, run_id
+from lambdas.retraining.request import InvalidRequest, RunRequest, parse_request
+from lambdas.retraining.runs import RunInProgress, check_first, started
 
 DATA = "s3://training-bucket/data/abid-2026-11"
 

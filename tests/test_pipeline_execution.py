@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.pipeline import handlers
+from lambdas.retraining import handlers
 
 from .conftest import default_model_card
 from .pipeline_moto import (

@@ -13,8 +13,8 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.config import BinCheckConfig
-from infra.pipeline import check_settings
-from lambdas.pipeline.request import FIGURES
+from infra.pipeline.construct import check_settings
+from lambdas.retraining.request import FIGURES
 
 from .pipeline_synth import ACCOUNT, REGION, SETTINGS, pipeline_stack
 
@@ -316,8 +316,8 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     assert {"StringLike": {"s3:prefix": ["data/*", "checkpoints/*", "jobs/*"]}} in listings
     assert {"StringLike": {"s3:prefix": [f"{shipped}*"]}} in listings
 
-    validate = _role_of(resources, "AWS::Lambda::Function", Handler="pipeline.handlers.validate")
-    compare = _role_of(resources, "AWS::Lambda::Function", Handler="pipeline.handlers.compare")
+    validate = _role_of(resources, "AWS::Lambda::Function", Handler="retraining.handlers.validate")
+    compare = _role_of(resources, "AWS::Lambda::Function", Handler="retraining.handlers.compare")
     [record] = _ids(resources, "AWS::SSM::Parameter")
     compare_statements = _statements(resources, compare)
     assert [(_actions(s)[0], _object_keys(s)) for s in compare_statements] == [
@@ -353,7 +353,7 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
 
 
 def test_the_functions_get_the_deployments_defaults_and_time_limit(stack):
-    for handler in ("pipeline.handlers.validate", "pipeline.handlers.compare"):
+    for handler in ("retraining.handlers.validate", "retraining.handlers.compare"):
         stack.template.has_resource_properties(
             "AWS::Lambda::Function",
             {

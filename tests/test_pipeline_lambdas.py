@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.pipeline import handlers
-from lambdas.pipeline.decision import RecordError
-from lambdas.pipeline.request import InvalidRequest
-from lambdas.pipeline.runs import RunInProgress
+from lambdas.retraining import handlers
+from lambdas.retraining.decision import RecordError
+from lambdas.retraining.request import InvalidRequest
+from lambdas.retraining.runs import RunInProgress
 
 from .sagemaker_sim import figures, train_py_output
 

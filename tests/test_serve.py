@@ -138,9 +138,9 @@ def test_serve_without_a_model_says_what_to_do(tmp_path):
 def test_images_of_concurrent_requests_share_network_calls(model_artifact):
     import asyncio
 
+    from bincheck.inference_server import Batcher
     from model.artifact import read_artifact
     from model.predictor import Predictor
-    from model.server import Batcher
 
     model, card = read_artifact(model_artifact)
     predictor = Predictor(model, card)
@@ -172,9 +172,9 @@ def test_network_workers_run_that_many_batches_at_once_each_on_its_own_threads(
 
     import torch
 
+    from bincheck.inference_server import Batcher
     from model.artifact import read_artifact
     from model.predictor import Predictor
-    from model.server import Batcher
 
     model, card = read_artifact(model_artifact)
     predictor = Predictor(model, card)
@@ -221,9 +221,9 @@ def test_where_photos_are_decoded_on_the_device_requests_send_bytes_decoded_per_
     import aiohttp
     from aiohttp import web
 
+    from bincheck.inference_server import create_app
     from model.artifact import read_artifact
     from model.predictor import Predictor
-    from model.server import create_app
 
     model, card = read_artifact(model_artifact)
     reference = Predictor(model, card)
@@ -310,7 +310,7 @@ def test_invoke_endpoint_answers_a_boto3_client_as_sagemaker_runtime_would(serve
 
 
 def test_injected_faults_are_the_ways_a_real_endpoint_fails():
-    from model.server import Runtime
+    from bincheck.inference_server import Runtime
 
     assert Runtime("e", fault_rate=0).fault() is None
     runtime = Runtime("e", fault_rate=1, seed=1)

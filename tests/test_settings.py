@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.checker.domain.decision import Status, Thresholds
+from contract.decision import Status, Thresholds
 from lambdas.checker.settings import ConfigurationError, Settings
 
 REQUIRED = {

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from lambdas.checker.domain.decision import CountPrediction, Status, Thresholds, judge
+from contract.decision import CountPrediction, Status, Thresholds, judge
 from model.artifact import read_artifact
 from model.card import ModelCard
 from model.predictor import Prediction, Predictor

@@ -1,5 +1,5 @@
 """The training pipeline's entry point: SageMaker runs ``python sagemaker_entry.py --name
-value ...`` from the root of the uploaded code (``infra/pipeline_code.py`` puts this file
+value ...`` from the root of the uploaded code (``infra/pipeline/code.py`` puts this file
 there, beside the ``training`` and ``model`` packages).
 
 SageMaker's training toolkit passes every hyperparameter as ``--name value`` except its own

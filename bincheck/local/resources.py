@@ -13,20 +13,8 @@ from typing import Any
 
 import boto3
 
-from lambdas.checker.adapters.checks import BY_STATUS_INDEX
-from lambdas.checker.domain.keys import PHOTO_PREFIX
-
-
-@dataclass(frozen=True)
-class ResourceNames:
-    bucket: str = "bincheck-photos"
-    queue: str = "bincheck-photo-events"
-    dead_letter_queue: str = "bincheck-photo-events-dlq"
-    bins_table: str = "bincheck-bins"
-    checks_table: str = "bincheck-checks"
-    idempotency_table: str = "bincheck-idempotency"
-    alerts_topic: str = "bincheck-alerts"
-    endpoint: str = "bincheck-counter"
+from contract.keys import PHOTO_PREFIX
+from contract.names import BY_STATUS_INDEX, ResourceNames
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote_plus
 
-from lambdas.checker.domain.times import format_timestamp, utc_now
+from contract.times import format_timestamp, utc_now
 
 
 def object_created(bucket: str, key: str, *, etag: str, size: int, region: str) -> str:

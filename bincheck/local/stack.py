@@ -17,13 +17,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from contract.names import ResourceNames
 from infra.config import BinCheckConfig
 
 from .aws import REGION, AwsEmulation, client_environment, session
 from .checker_workers import CheckerWorkers, WorkerOptions
 from .model_server import ModelServer
 from .ports import ensure_free
-from .resources import ResourceNames, Resources, provision
+from .resources import Resources, provision
 
 DEFAULT_NAMES = ResourceNames()
 

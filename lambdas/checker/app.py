@@ -16,13 +16,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract.keys import PHOTO_PREFIX, decode_event_key
+
 from .adapters.alerts import AlertsTopic
 from .adapters.aws import client, client_config
 from .adapters.bins import BinsTable
 from .adapters.checks import ChecksTable
 from .adapters.endpoint import CountingEndpoint
 from .adapters.photos import PhotoStore
-from .domain.keys import PHOTO_PREFIX, decode_event_key
 from .service import Checker, PhotoEvent
 from .settings import Settings
 

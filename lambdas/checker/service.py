@@ -13,15 +13,16 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
+from contract.check import CheckRecord, build_alert
+from contract.decision import Status, Thresholds, is_stale, judge
+from contract.keys import InvalidPhotoKey, parse_photo_key
+from contract.times import format_timestamp, parse_timestamp, utc_now
+
 from .adapters.alerts import AlertsTopic
 from .adapters.bins import BinsTable
 from .adapters.checks import ChecksTable
 from .adapters.endpoint import CountingEndpoint, ImageRejected
 from .adapters.photos import PhotoStore, StoredPhoto
-from .domain.check import CheckRecord, build_alert
-from .domain.decision import Status, Thresholds, is_stale, judge
-from .domain.keys import InvalidPhotoKey, parse_photo_key
-from .domain.times import format_timestamp, parse_timestamp, utc_now
 
 logger = Logger(child=True)
 

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .domain.decision import Status, Thresholds
+from contract.decision import DEFAULT_ALERT_STATUSES, Status, Thresholds
 
 INPUT_MODES = ("s3_uri", "bytes")
 N = TypeVar("N", int, float)
-DEFAULT_ALERT_STATUSES = frozenset({Status.MISMATCH, Status.UNCERTAIN})
 
 
 class ConfigurationError(RuntimeError):

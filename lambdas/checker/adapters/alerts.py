@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.check import Alert
+from contract.check import Alert
 
 
 class AlertsTopic:

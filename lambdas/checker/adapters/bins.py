@@ -8,8 +8,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..domain.bins import Bin
-from ..domain.times import format_timestamp, parse_timestamp
+from contract.bins import Bin
+from contract.times import format_timestamp, parse_timestamp
 
 _to_python = TypeDeserializer().deserialize
 _to_dynamo = TypeSerializer().serialize

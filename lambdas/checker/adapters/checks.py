@@ -8,10 +8,9 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..domain.check import CheckRecord
-from ..domain.decision import Status
-
-BY_STATUS_INDEX = "by-status"
+from contract.check import CheckRecord
+from contract.decision import Status
+from contract.names import BY_STATUS_INDEX
 
 _to_python = TypeDeserializer().deserialize
 _to_dynamo = TypeSerializer().serialize

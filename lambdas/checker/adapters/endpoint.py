@@ -8,7 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..domain.decision import CountPrediction, InvalidPrediction
+from contract.decision import CountPrediction, InvalidPrediction
+
 from .photos import PhotoStore
 
 

@@ -19,6 +19,9 @@ class Status(StrEnum):
     INVALID_IMAGE = "INVALID_IMAGE"
 
 
+DEFAULT_ALERT_STATUSES = frozenset({Status.MISMATCH, Status.UNCERTAIN})  # published to the topic
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """``MATCH`` when p >= match, ``MISMATCH`` when p <= mismatch, else ``UNCERTAIN``."""

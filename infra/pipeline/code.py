@@ -12,8 +12,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from .archives import write_targz
-from .config import REPO
+from ..archives import write_targz
+from ..config import REPO
 
 PACKAGES = ("training", "model")
 ENTRY = "sagemaker_entry.py"  # training/sagemaker_entry.py, placed at the root

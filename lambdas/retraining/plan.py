@@ -2,7 +2,7 @@
 names, strings for SageMaker's ranges and hyperparameters, S3 locations.
 
 Pure. The request bodies themselves are written out in the state machine's definition
-(``infra/pipeline_jobs.py``), where the template tests can read them.
+(``infra/pipeline/jobs.py``), where the template tests can read them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The kinds of state the training pipeline is made of: a caught task, a SageMaker call, a
-polling loop, a failure, an ops notice. ``infra/pipeline_flow.py`` strings them together.
+polling loop, a failure, an ops notice. ``infra/pipeline/flow.py`` strings them together.
 
 Every task catches every error into the one failure notice. A polling loop's status check
 sends a failed job there too; a state that reads a field SageMaker only sometimes returns
@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from aws_cdk.aws_stepfunctions import Condition, JsonPath
 from constructs import Construct
 
-from lambdas.pipeline.plan import NAME_PREFIX
+from lambdas.retraining.plan import NAME_PREFIX
 
 SAGEMAKER = "sagemaker"
 OWN = f"{NAME_PREFIX}*"  # every job, model and endpoint config the pipeline creates

@@ -26,8 +26,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from aws_cdk.aws_stepfunctions import Condition, JsonPath
 from constructs import Construct
 
-from .pipeline_promotion import promotion
-from .pipeline_states import Outcome, States
+from .promotion import promotion
+from .states import Outcome, States
 
 
 def build_flow(

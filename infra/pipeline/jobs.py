@@ -2,7 +2,7 @@
 job, the final training job, the model, the endpoint configuration and the endpoint update.
 
 Values that vary by run are JSON paths into the validated run (``$.run``, built by
-``lambdas/pipeline/plan.py``); what the deployment fixes (images, roles, spot, checkpoints,
+``lambdas/retraining/plan.py``); what the deployment fixes (images, roles, spot, checkpoints,
 rollback alarms) is written here, where the template tests read it.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.aws_stepfunctions import JsonPath
 
-from .config import BinCheckConfig
-from .endpoint import VARIANT, CountingEndpoint
+from ..config import BinCheckConfig
+from ..endpoint import VARIANT, CountingEndpoint
 
 CHECKPOINTS = "/opt/ml/checkpoints"  # where train.py writes them; SageMaker syncs it to S3
 # The names train.py's metrics line prints: the tuning objective is one of the val_ ones.

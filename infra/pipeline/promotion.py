@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from aws_cdk.aws_stepfunctions import Condition, JsonPath
 from constructs import Construct
 
-from .pipeline_states import Outcome, States
+from .states import Outcome, States
 
 
 def promotion(

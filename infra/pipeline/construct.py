@@ -24,17 +24,17 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.pipeline.request import InvalidRequest, RunRequest, parse_request
+from lambdas.retraining.request import InvalidRequest, RunRequest, parse_request
 
-from . import pipeline_access as access
-from . import pipeline_jobs as jobs
-from .config import REPO, BinCheckConfig
-from .endpoint import CountingEndpoint, pytorch_images
-from .pipeline_code import ENTRY, build_training_code
-from .pipeline_flow import build_flow
-from .pipeline_record import initial_record
-from .pipeline_states import States
-from .storage import secure_bucket_options
+from ..config import BinCheckConfig
+from ..endpoint import CountingEndpoint, pytorch_images
+from ..functions import function_code
+from ..storage import secure_bucket_options
+from . import access, jobs
+from .code import ENTRY, build_training_code
+from .flow import build_flow
+from .record import initial_record
+from .states import States
 
 # How often each loop asks SageMaker: jobs take hours, an endpoint update minutes.
 POLL_S = {"tuning job": 300, "candidate training job": 300, "endpoint": 60}
@@ -240,15 +240,12 @@ class TrainingPipeline(Construct):
         return lambda_.Function(
             self,
             name,
-            description=f"Training pipeline: {name.lower()} (lambdas/pipeline/handlers.py)",
+            description=f"Training pipeline: {name.lower()} (lambdas/retraining/handlers.py)",
             # No Powertools layer to match (boto3 comes with the runtime): the newest Python.
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            # The same asset as the checker's (lambdas/ as it is): relative imports, boto3 only.
-            code=lambda_.Code.from_asset(
-                str(REPO / "lambdas"), exclude=["**/__pycache__", "**/*.pyc"]
-            ),
-            handler=f"pipeline.handlers.{name.lower()}",
+            code=function_code("retraining"),  # lambdas/retraining/ only: boto3 is the runtime's
+            handler=f"retraining.handlers.{name.lower()}",
             timeout=Duration.seconds(60),
             memory_size=256,
             environment=environment,

@@ -30,13 +30,13 @@ from typing import Any
 import torch
 from aiohttp import web
 
-from .artifact import read_artifact
-from .images import DEFAULT_MAX_BYTES, BadInput
-from .inference import MAX_INSTANCES, gather, input_fn, output_fn, readable_photos
-from .predictor import Prediction, Predictor
+from contract.names import ENDPOINT_NAME
+from model.artifact import read_artifact
+from model.images import DEFAULT_MAX_BYTES, BadInput
+from model.inference import MAX_INSTANCES, gather, input_fn, output_fn, readable_photos
+from model.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
-DEFAULT_ENDPOINT_NAME = "bincheck-counter"
 
 PREDICTOR = web.AppKey("predictor", Predictor)
 BATCHER = web.AppKey("batcher", "Batcher")
@@ -279,7 +279,7 @@ def create_app(
         initializer=torch.set_num_threads,
         initargs=(1,),
     )
-    app[RUNTIME] = runtime or Runtime(DEFAULT_ENDPOINT_NAME)
+    app[RUNTIME] = runtime or Runtime(ENDPOINT_NAME)
     app.router.add_get("/ping", ping)
     app.router.add_post("/invocations", invocations)
     app.router.add_post("/endpoints/{name}/invocations", invoke_endpoint)
@@ -313,7 +313,7 @@ def serve(
     fast: bool = True,
     max_batch: int = 32,
     window_ms: float = 2.0,
-    endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+    endpoint_name: str = ENDPOINT_NAME,
     fault_rate: float = 0.0,
     workers: int | None = None,
 ) -> None:

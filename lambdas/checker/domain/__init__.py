@@ -1,1 +1,0 @@
-"""Pure domain logic of the checker: no AWS, no Powertools, no I/O."""
