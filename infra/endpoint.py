@@ -53,69 +53,10 @@ class CountingEndpoint(Construct):
         photos: s3.IBucket,
     ) -> None:
         super().__init__(scope, id)
-        if not config.model_artifact_path.is_file():
-            raise ValueError(
-                f"no model artifact at {config.model_artifact_path}: set "
-                '-c bincheck=\'{"model_artifact": "path/to/model.tar.gz"}\''
-            )
-        built, content = build_serving_artifact(config.model_artifact_path)
-        artifact = assets.Asset(
-            self,
-            "ModelArtifact",
-            path=str(built),
-            asset_hash=content,
-            asset_hash_type=AssetHashType.CUSTOM,
-        )
-        self.model_artifact = artifact
-        self.model_data_url = artifact.s3_object_url
+        self.model_artifact = self._model_artifact(config)
+        self.model_data_url = self.model_artifact.s3_object_url
         images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_images(config))
-
-        self.role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Counting endpoint: read the model and the photos, write logs and metrics",
-        )
-        # The model artifact (one object), and photos named in s3_uri requests: the model
-        # reads the photo itself, and only photos.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[
-                    artifact.bucket.arn_for_objects(artifact.s3_object_key),
-                    photos.arn_for_objects(f"{PHOTO_PREFIX}*"),
-                ],
-            )
-        )
-        registry = images.find_in_map(Aws.REGION, "registry")
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{registry}:repository/pytorch-inference"
-                ],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                    f"/aws/sagemaker/Endpoints/{config.endpoint_name}:*"
-                ],
-            )
-        )
-
+        self.role = self._role(config, photos, images.find_in_map(Aws.REGION, "registry"))
         # What a model of this endpoint is, for the training pipeline's models too.
         self.image_uri = images.find_in_map(Aws.REGION, "uri")
         self.container_environment = {
@@ -124,7 +65,88 @@ class CountingEndpoint(Construct):
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
             "BINCHECK_FAST_PATH": "1",
         }
-        model = sagemaker.CfnModel(
+        model = self._model()
+        self.volume_key = kms.Key(
+            self, "VolumeKey", enable_key_rotation=True, description="Endpoint volumes"
+        )
+        self.data_capture_uri = f"s3://{photos.bucket_name}/data-capture"
+        endpoint_config = self._endpoint_config(config, photos, model)
+        self.endpoint = self._endpoint(config, endpoint_config)
+        self.endpoint_name = config.endpoint_name
+        self.endpoint_arn = Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=config.endpoint_name
+        )
+        self._autoscaling(config)
+        self.latency = self._metric("ModelLatency", "Average")  # microseconds
+        self.invocations = self._metric("Invocations", "Sum")
+        self.server_errors = self._metric("Invocation5XXErrors", "Sum")
+        self.latency_alarm = self._latency_alarm(config)
+        self.error_alarm = self._error_alarm()
+
+    def _model_artifact(self, config: BinCheckConfig) -> assets.Asset:
+        if not config.model_artifact_path.is_file():
+            raise ValueError(
+                f"no model artifact at {config.model_artifact_path}: set "
+                '-c bincheck=\'{"model_artifact": "path/to/model.tar.gz"}\''
+            )
+        built, content = build_serving_artifact(config.model_artifact_path)
+        return assets.Asset(
+            self,
+            "ModelArtifact",
+            path=str(built),
+            asset_hash=content,
+            asset_hash_type=AssetHashType.CUSTOM,
+        )
+
+    def _role(self, config: BinCheckConfig, photos: s3.IBucket, registry: str) -> iam.Role:
+        role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Counting endpoint: read the model and the photos, write logs and metrics",
+        )
+        # The model artifact (one object), and photos named in s3_uri requests: the model
+        # reads the photo itself, and only photos.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    self.model_artifact.bucket.arn_for_objects(self.model_artifact.s3_object_key),
+                    photos.arn_for_objects(f"{PHOTO_PREFIX}*"),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{registry}:repository/pytorch-inference"
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                    f"/aws/sagemaker/Endpoints/{config.endpoint_name}:*"
+                ],
+            )
+        )
+        return role
+
+    def _model(self) -> sagemaker.CfnModel:
+        return sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
@@ -134,33 +156,37 @@ class CountingEndpoint(Construct):
                 environment=self.container_environment,
             ),
         )
-        volume_key = kms.Key(
-            self, "VolumeKey", enable_key_rotation=True, description="Endpoint volumes"
+
+    def _data_capture(
+        self, config: BinCheckConfig, photos: s3.IBucket
+    ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
+        if not config.data_capture_percent:
+            return None
+        capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            enable_capture=True,
+            initial_sampling_percentage=config.data_capture_percent,
+            destination_s3_uri=self.data_capture_uri,
+            kms_key_id=self.volume_key.key_arn,
+            capture_options=[
+                sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+                sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
+            ],
         )
-        self.volume_key = volume_key
-        self.data_capture_uri = f"s3://{photos.bucket_name}/data-capture"
-        capture = None
-        if config.data_capture_percent:
-            capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
-                enable_capture=True,
-                initial_sampling_percentage=config.data_capture_percent,
-                destination_s3_uri=self.data_capture_uri,
-                kms_key_id=volume_key.key_arn,
-                capture_options=[
-                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
-                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
-                ],
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[photos.arn_for_objects("data-capture/*")]
             )
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:PutObject"], resources=[photos.arn_for_objects("data-capture/*")]
-                )
-            )
-            volume_key.grant_encrypt(self.role)
-        endpoint_config = sagemaker.CfnEndpointConfig(
+        )
+        self.volume_key.grant_encrypt(self.role)
+        return capture
+
+    def _endpoint_config(
+        self, config: BinCheckConfig, photos: s3.IBucket, model: sagemaker.CfnModel
+    ) -> sagemaker.CfnEndpointConfig:
+        return sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=volume_key.key_arn,
+            kms_key_id=self.volume_key.key_arn,
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT,
@@ -170,23 +196,25 @@ class CountingEndpoint(Construct):
                     initial_variant_weight=1.0,
                 )
             ],
-            data_capture_config=capture,
+            data_capture_config=self._data_capture(config, photos),
         )
+
+    def _endpoint(
+        self, config: BinCheckConfig, endpoint_config: sagemaker.CfnEndpointConfig
+    ) -> sagemaker.CfnEndpoint:
         # An explicit lower-case name: SageMaker ARNs are lower case, so a generated
         # mixed-case name would make the InvokeEndpoint grant below match nothing.
-        self.endpoint = sagemaker.CfnEndpoint(
+        endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
             endpoint_name=config.endpoint_name,
             endpoint_config_name=endpoint_config.attr_endpoint_config_name,
         )
         # The role's policy must exist before SageMaker fetches the model for the endpoint.
-        self.endpoint.node.add_dependency(self.role)
-        self.endpoint_name = config.endpoint_name
-        self.endpoint_arn = Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=config.endpoint_name
-        )
+        endpoint.node.add_dependency(self.role)
+        return endpoint
 
+    def _autoscaling(self, config: BinCheckConfig) -> None:
         scaling = autoscaling.ScalableTarget(
             self,
             "Scaling",
@@ -205,10 +233,17 @@ class CountingEndpoint(Construct):
             scale_out_cooldown=Duration.minutes(1),
         )
 
-        self.latency = self._metric("ModelLatency", "Average")  # microseconds
-        self.invocations = self._metric("Invocations", "Sum")
-        self.server_errors = self._metric("Invocation5XXErrors", "Sum")
-        self.latency_alarm = cloudwatch.Alarm(
+    def _metric(self, name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
+            statistic=statistic,
+            period=Duration.minutes(1),
+        )
+
+    def _latency_alarm(self, config: BinCheckConfig) -> cloudwatch.Alarm:
+        return cloudwatch.Alarm(
             self,
             "LatencyAlarm",
             alarm_description=f"Model latency above {config.latency_alarm_ms} ms",
@@ -217,7 +252,9 @@ class CountingEndpoint(Construct):
             evaluation_periods=5,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.error_alarm = cloudwatch.Alarm(
+
+    def _error_alarm(self) -> cloudwatch.Alarm:
+        return cloudwatch.Alarm(
             self,
             "ServerErrorsAlarm",
             alarm_description="The model answered with 5xx errors",
@@ -226,15 +263,6 @@ class CountingEndpoint(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-
-    def _metric(self, name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/SageMaker",
-            metric_name=name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
-            statistic=statistic,
-            period=Duration.minutes(1),
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -3,7 +3,7 @@
     model.pt             the network's state dict
     model_card.json      version, backbone, K, input size, training data, metrics
     code/inference.py    the handler functions (model_fn, input_fn, predict_fn, output_fn)
-    code/model/          this package but server.py, so it needs nothing from the repository
+    code/model/          this package, so it needs nothing from the repository
     code/requirements.txt
 
 The container extracts it into ``/opt/ml/model`` and imports ``code/inference.py``. Needs no
@@ -27,8 +27,9 @@ REQUIREMENTS = "timm>=1.0.9\n"
 
 
 def container_sources() -> list[Path]:
-    """The package's modules the container runs: all but the local server (aiohttp)."""
-    return sorted(p for p in PACKAGE.glob("*.py") if p.name != "server.py")
+    """The package's modules: all of them run in the container (the local server, which
+    needs aiohttp, is ``bincheck/inference_server.py``)."""
+    return sorted(PACKAGE.glob("*.py"))
 
 
 def code_files() -> dict[str, bytes]:

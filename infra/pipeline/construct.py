@@ -55,7 +55,29 @@ class TrainingPipeline(Construct):
         super().__init__(scope, id)
         timeout_s = config.pipeline_timeout_h * 3600
         defaults = check_settings(config, timeout_s)
-        self.bucket = s3.Bucket(
+        self.bucket = self._training_bucket(config, access_logs)
+        code = assets.Asset(self, "TrainingCode", path=str(build_training_code()))
+        images = CfnMapping(
+            self,
+            "PyTorchTrainingImage",
+            mapping=pytorch_images(config, scope="training", instance_type=defaults.instance_type),
+        )
+        self.training_role = self._training_role(images, code, endpoint)
+        self.endpoint_role = self._endpoint_role(endpoint)
+        self.record = self._production_record(config, endpoint)
+        environment = self._function_environment(config, timeout_s)
+        self.validate_function = self._function(config, "Validate", environment)
+        self.compare_function = self._function(config, "Compare", environment)
+        self._grant_function_reads()
+        definition = self._flow(config, endpoint, ops, images, code)
+        self.state_machine = self._state_machine(definition, timeout_s)
+        self._let_functions_list_runs()
+        self._grant_state_machine(endpoint, ops)
+        self.stranded_alarm = self._stranded_alarm(ops)
+        self.schedule = self._schedule(config)
+
+    def _training_bucket(self, config: BinCheckConfig, access_logs: s3.IBucket) -> s3.Bucket:
+        return s3.Bucket(
             self,
             "Bucket",
             server_access_logs_bucket=access_logs,
@@ -70,28 +92,28 @@ class TrainingPipeline(Construct):
             ],
             **secure_bucket_options(config),
         )
-        code = assets.Asset(self, "TrainingCode", path=str(build_training_code()))
-        images = CfnMapping(
-            self,
-            "PyTorchTrainingImage",
-            mapping=pytorch_images(config, scope="training", instance_type=defaults.instance_type),
-        )
-        self.training_role = access.training_role(
-            self, self.bucket, images.find_in_map(Aws.REGION, "registry")
-        )
-        access.grant_objects(self.training_role, code.bucket, ["s3:GetObject"], code.s3_object_key)
+
+    def _training_role(
+        self, images: CfnMapping, code: assets.Asset, endpoint: CountingEndpoint
+    ) -> iam.Role:
+        role = access.training_role(self, self.bucket, images.find_in_map(Aws.REGION, "registry"))
+        access.grant_objects(role, code.bucket, ["s3:GetObject"], code.s3_object_key)
         # The model the CDK app deployed is production until a first promotion: every job
         # scores it on its test photos (its ``production`` channel).
         shipped = endpoint.model_artifact
-        access.grant_list(self.training_role, shipped.bucket, shipped.s3_object_key)
-        access.grant_objects(
-            self.training_role, shipped.bucket, ["s3:GetObject"], shipped.s3_object_key
-        )
-        # Promoted models are served by the endpoint's own role.
-        self.endpoint_role = endpoint.role
-        access.grant_objects(endpoint.role, self.bucket, ["s3:GetObject"], access.MODELS)
+        access.grant_list(role, shipped.bucket, shipped.s3_object_key)
+        access.grant_objects(role, shipped.bucket, ["s3:GetObject"], shipped.s3_object_key)
+        return role
 
-        self.record = ssm.StringParameter(
+    def _endpoint_role(self, endpoint: CountingEndpoint) -> iam.Role:
+        # Promoted models are served by the endpoint's own role.
+        access.grant_objects(endpoint.role, self.bucket, ["s3:GetObject"], access.MODELS)
+        return endpoint.role
+
+    def _production_record(
+        self, config: BinCheckConfig, endpoint: CountingEndpoint
+    ) -> ssm.StringParameter:
+        return ssm.StringParameter(
             self,
             "ProductionModel",
             description="The counting endpoint's model and its test figures (training pipeline)",
@@ -99,14 +121,33 @@ class TrainingPipeline(Construct):
                 initial_record(config.model_artifact_path, endpoint.model_data_url)
             ),
         )
-        environment = {
+
+    def _function_environment(self, config: BinCheckConfig, timeout_s: int) -> dict[str, str]:
+        return {
             "TRAINING_BUCKET": self.bucket.bucket_name,
             "PIPELINE_DEFAULTS": json.dumps(config.pipeline_defaults),
             "PIPELINE_TIMEOUT_S": str(timeout_s),
             "PRODUCTION_RECORD": self.record.parameter_name,
         }
-        self.validate_function = self._function(config, "Validate", environment)
-        self.compare_function = self._function(config, "Compare", environment)
+
+    def _function(
+        self, config: BinCheckConfig, name: str, environment: dict[str, str]
+    ) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            name,
+            description=f"Training pipeline: {name.lower()} (lambdas/retraining/handlers.py)",
+            # No Powertools layer to match (boto3 comes with the runtime): the newest Python.
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            code=function_code("retraining"),  # lambdas/retraining/ only: boto3 is the runtime's
+            handler=f"retraining.handlers.{name.lower()}",
+            timeout=Duration.seconds(60),
+            memory_size=256,
+            environment=environment,
+        )
+
+    def _grant_function_reads(self) -> None:
         access.grant_list(self.validate_function.role, self.bucket, access.DATA)
         self.record.grant_read(self.validate_function)
         self.record.grant_read(self.compare_function)  # again: another run may have promoted
@@ -117,12 +158,20 @@ class TrainingPipeline(Construct):
             self.compare_function.role, self.bucket, ["s3:GetObject"], access.OUTPUTS
         )
 
+    def _flow(
+        self,
+        config: BinCheckConfig,
+        endpoint: CountingEndpoint,
+        ops: sns.ITopic,
+        images: CfnMapping,
+        code: assets.Asset,
+    ) -> sfn.IChainable:
         requests = jobs.JobRequests(
             training_image=images.find_in_map(Aws.REGION, "uri"),
             training_role_arn=self.training_role.role_arn,
         )
         states = States(self, ops=ops, poll_s=POLL_S)
-        definition = build_flow(
+        return build_flow(
             self,
             states=states,
             requests={
@@ -145,7 +194,9 @@ class TrainingPipeline(Construct):
             endpoint_name=endpoint.endpoint_name,
             endpoint_arn=endpoint.endpoint_arn,
         )
-        self.state_machine = sfn.StateMachine(
+
+    def _state_machine(self, definition: sfn.IChainable, timeout_s: int) -> sfn.StateMachine:
+        return sfn.StateMachine(
             self,
             "StateMachine",
             comment="Tune, train on spot capacity, evaluate, promote only a better model",
@@ -162,6 +213,8 @@ class TrainingPipeline(Construct):
                 level=sfn.LogLevel.ALL,
             ),
         )
+
+    def _let_functions_list_runs(self) -> None:
         # Validate and compare stop a run while an earlier one is still running. Not
         # through grant(): a function's default policy would then depend on the state
         # machine, which depends on the function.
@@ -176,6 +229,8 @@ class TrainingPipeline(Construct):
                 )
             ],
         )
+
+    def _grant_state_machine(self, endpoint: CountingEndpoint, ops: sns.ITopic) -> None:
         # The roles the jobs and the new model run as, and only to SageMaker.
         iam.Grant.add_to_principal(
             grantee=self.state_machine,
@@ -199,7 +254,8 @@ class TrainingPipeline(Construct):
             )
         )
 
-        self.stranded_alarm = cloudwatch.Alarm(
+    def _stranded_alarm(self, ops: sns.ITopic) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
             self,
             "StrandedAlarm",
             alarm_description=(
@@ -219,36 +275,22 @@ class TrainingPipeline(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.stranded_alarm.add_alarm_action(actions.SnsAction(ops))
-        self.schedule = None
-        if config.pipeline_schedule:
-            self.schedule = events.Rule(
-                self,
-                "Schedule",
-                description="Retrains the counting model with the deployment's defaults",
-                schedule=events.Schedule.expression(config.pipeline_schedule),
-                targets=[
-                    targets.SfnStateMachine(
-                        self.state_machine, input=events.RuleTargetInput.from_object({})
-                    )
-                ],
-            )
+        alarm.add_alarm_action(actions.SnsAction(ops))
+        return alarm
 
-    def _function(
-        self, config: BinCheckConfig, name: str, environment: dict[str, str]
-    ) -> lambda_.Function:
-        return lambda_.Function(
+    def _schedule(self, config: BinCheckConfig) -> events.Rule | None:
+        if not config.pipeline_schedule:
+            return None
+        return events.Rule(
             self,
-            name,
-            description=f"Training pipeline: {name.lower()} (lambdas/retraining/handlers.py)",
-            # No Powertools layer to match (boto3 comes with the runtime): the newest Python.
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            code=function_code("retraining"),  # lambdas/retraining/ only: boto3 is the runtime's
-            handler=f"retraining.handlers.{name.lower()}",
-            timeout=Duration.seconds(60),
-            memory_size=256,
-            environment=environment,
+            "Schedule",
+            description="Retrains the counting model with the deployment's defaults",
+            schedule=events.Schedule.expression(config.pipeline_schedule),
+            targets=[
+                targets.SfnStateMachine(
+                    self.state_machine, input=events.RuleTargetInput.from_object({})
+                )
+            ],
         )
 
 
