@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .console import format_table
 from .local.stack import LocalStack, StackOptions
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -153,8 +154,6 @@ class AlertInbox:
 
 
 def _print_summary(checks: list[dict], alerts: list[dict], stack: LocalStack) -> None:
-    from .cli import format_table
-
     statuses = Counter(c["status"] for c in checks)
     print("\nChecks by status")
     print(format_table(("status", "checks"), sorted((s, str(n)) for s, n in statuses.items())))

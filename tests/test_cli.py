@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import boto3
 import pytest
@@ -147,3 +150,24 @@ def test_commands_without_aws_access_say_why(monkeypatch, capsys):
     assert "bincheck: error: The config profile (no-such-profile) could not be found" in (
         capsys.readouterr().err
     )
+
+
+def test_help_lists_every_command_in_order(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    listed = re.findall(r"^    (\w+) ", capsys.readouterr().out, re.MULTILINE)
+    assert listed == [
+        "bins", "checks", "dlq", "serve", "train", "evaluate", "model", "data", "demo"
+    ]  # fmt: skip
+
+
+def test_help_needs_no_torch():
+    # Heavy modules are imported when the command that needs them runs, not before.
+    probe = (
+        "import sys; from bincheck.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'training', 'model'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"

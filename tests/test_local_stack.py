@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bincheck.cli import DEFAULT_MODEL, main
+from bincheck.cli import main
+from bincheck.commands.common import DEFAULT_MODEL
 from bincheck.demo import AlertInbox, read_checks
 from bincheck.local import s3_events
 from bincheck.local.ports import free_port

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,7 +103,7 @@ def request_from(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def main(argv: Sequence[str]) -> int:
+def start(argv: Sequence[str]) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -146,7 +145,3 @@ def main(argv: Sequence[str]) -> int:
     print(f"started {arn}")
     print(f"follow it: aws stepfunctions describe-execution --execution-arn {arn}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
