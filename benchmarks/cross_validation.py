@@ -6,7 +6,7 @@ photos are cut into ``--folds`` count-stratified folds; each fold is the test se
 model, trained with the recipe on the other folds (about 15% of all photos of them for
 validation, as in the default split). Every photo is then predicted once, by a model that
 never saw it, and the pooled figures come with 95% bootstrap intervals over the photos.
-With ``--baseline`` (by default the published recipe, as in the README) each fold also
+With ``--baseline`` (by default the published recipe, as in docs/model.md) each fold also
 trains the baseline, and the recipe is compared with it on the same photos: differences
 and the accuracy ratio with paired intervals.
 
@@ -59,7 +59,7 @@ from training.data import (
 from training.metrics import MODERATE_MAX, bootstrap_intervals, count_metrics, error_figures
 from training.paired import LABELS, compare, describe_differences, predict_photos
 
-GOALS = {"accuracy": 0.40, "off_by_one": 0.85, "rmse": 1.0}  # README, "The default model"
+GOALS = {"accuracy": 0.40, "off_by_one": 0.85, "rmse": 1.0}  # docs/model.md, "The default model"
 
 
 def make_folds(

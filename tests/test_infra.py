@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -394,8 +395,162 @@ def test_permissions_are_scoped(template):
     invoke = [s for s in statements if s["Action"] == "sagemaker:InvokeEndpoint"]
     assert len(invoke) == 1
     assert "endpoint/bincheck-counter" in json.dumps(invoke[0]["Resource"])
-    photo_reads = [s for s in statements if s["Action"] == "s3:GetObject"]
-    assert photo_reads and all("/bins/*" in json.dumps(s["Resource"]) for s in photo_reads[:1])
+    # Every S3 read (Get*/List*) of every role, named by what it reaches.
+    assert _s3_reads_by_role(template.to_json()) == {
+        # HeadObject/GetObject on photos only: not the data captures, nor another bucket.
+        "checker function": {("s3:GetObject", "photos bucket/bins/*")},
+        # The model it serves, photos named in s3_uri requests, and promoted models.
+        "endpoint": {
+            ("s3:GetObject", "model artifact"),
+            ("s3:GetObject", "photos bucket/bins/*"),
+            ("s3:GetObject", "training bucket/jobs/*/output/model.tar.gz"),
+        },
+        "training jobs": {
+            ("s3:GetObject", "training bucket/data/*"),
+            ("s3:GetObject", "training bucket/checkpoints/*"),
+            ("s3:GetObject", "training bucket/jobs/*/output/model.tar.gz"),
+            ("s3:GetObject", "training code"),
+            ("s3:GetObject", "model artifact"),
+            ("s3:ListBucket", "training bucket?prefix=data/*,checkpoints/*,jobs/*"),
+            ("s3:ListBucket", "assets bucket?prefix=model artifact*"),
+        },
+        "validate function": {
+            ("s3:GetObject", "training bucket/data/*"),
+            ("s3:ListBucket", "training bucket?prefix=data/*"),
+        },
+        "compare function": {("s3:GetObject", "training bucket/jobs/*/output/output.tar.gz")},
+    }
+
+
+def _s3_reads_by_role(raw: dict) -> dict[str, set[tuple[str, str]]]:
+    """``{role: {(action, what it reaches)}}`` for each s3:Get*/s3:List* action of every IAM
+    policy; roles named by what assumes them, buckets by the stack output that names them,
+    asset objects by what uses them (the endpoint's model, the state machine's code)."""
+    resources, outputs = raw["Resources"], raw["Outputs"]
+    buckets = {
+        outputs["PhotosBucket"]["Value"]["Ref"]: "photos bucket",
+        outputs["TrainingBucket"]["Value"]["Ref"]: "training bucket",
+    }
+    [model] = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Model"]
+    [machine] = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    code_text = json.dumps(machine["Properties"]["DefinitionString"])
+    artifact_key = model["Properties"]["PrimaryContainer"]["ModelDataUrl"].rsplit("/", 1)[1]
+    role_names = {model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]: "endpoint"}
+    handlers = {
+        "checker.handler.lambda_handler": "checker function",
+        "retraining.handlers.validate": "validate function",
+        "retraining.handlers.compare": "compare function",
+    }
+    for r in resources.values():
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") in handlers:
+            role_names[r["Properties"]["Role"]["Fn::GetAtt"][0]] = handlers[
+                r["Properties"]["Handler"]
+            ]
+    for logical, r in resources.items():
+        if r["Type"] == "AWS::IAM::Role" and f'"{logical}' in code_text:
+            role_names.setdefault(logical, "training jobs")  # the jobs' RoleArn
+
+    def part(value: Any) -> str:
+        if isinstance(value, str):
+            if ":s3:::cdk-" in value:  # arn:<partition>:s3:::<assets bucket>[/<key>]
+                _, _, key = value.partition(":s3:::")[2].partition("/")
+                if not key:
+                    return "assets bucket"
+                if key == artifact_key:
+                    return "model artifact"
+                return "training code" if key in code_text else f"asset {key}"
+            return value
+        if "Fn::Join" in value:
+            return "".join(part(p) for p in value["Fn::Join"][1])
+        if "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn":
+            return buckets.get(value["Fn::GetAtt"][0], value["Fn::GetAtt"][0])
+        if value == {"Ref": "AWS::Partition"}:
+            return ""
+        raise AssertionError(value)
+
+    reads: dict[str, set[tuple[str, str]]] = {}
+    for policy in (r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"):
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            actions = [a for a in actions if a.startswith(("s3:Get", "s3:List"))]
+            if not actions:
+                continue
+            targets = statement["Resource"]
+            targets = targets if isinstance(targets, list) else [targets]
+            names = [part(t).removeprefix("arn:") for t in targets]
+            prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+            if prefixes:
+                listed = ",".join(p.replace(artifact_key, "model artifact") for p in prefixes)
+                names = [f"{name}?prefix={listed}" for name in names]
+            for role in policy["Properties"]["Roles"]:
+                named = role_names.get(role["Ref"], role["Ref"])
+                reads.setdefault(named, set()).update((a, n) for a in actions for n in names)
+    return reads
+
+
+def test_the_stack_outputs_name_the_resources_operators_look_up(template):
+    raw = template.to_json()
+    resources, outputs = raw["Resources"], raw["Outputs"]
+    assert set(outputs) == {
+        "PhotosBucket",
+        "BinsTable",
+        "ChecksTable",
+        "AlertsTopic",
+        "OpsTopic",
+        "PhotoEventsDLQ",
+        "EndpointName",
+        "TrainingPipeline",
+        "TrainingBucket",
+        "ProductionModelRecord",
+    }
+    # Each a Ref (a bucket's or table's name, a topic's ARN, a queue's URL) to its resource.
+    named = {
+        name: resources[outputs[name]["Value"]["Ref"]]
+        for name in (
+            "PhotosBucket",
+            "BinsTable",
+            "ChecksTable",
+            "AlertsTopic",
+            "OpsTopic",
+            "PhotoEventsDLQ",
+        )
+    }
+    assert {name: r["Type"] for name, r in named.items()} == {
+        "PhotosBucket": "AWS::S3::Bucket",
+        "BinsTable": "AWS::DynamoDB::Table",
+        "ChecksTable": "AWS::DynamoDB::Table",
+        "AlertsTopic": "AWS::SNS::Topic",
+        "OpsTopic": "AWS::SNS::Topic",
+        "PhotoEventsDLQ": "AWS::SQS::Queue",
+    }
+    # And which of their kind each is.
+    photos = named["PhotosBucket"]["Properties"]
+    assert photos["LoggingConfiguration"]["LogFilePrefix"] == "photos/"
+    keys = {
+        name: [k["AttributeName"] for k in named[name]["Properties"]["KeySchema"]]
+        for name in ("BinsTable", "ChecksTable")
+    }
+    assert keys == {"BinsTable": ["bin_id"], "ChecksTable": ["bin_id", "check_id"]}
+    assert named["AlertsTopic"]["Properties"]["DisplayName"] == "Bin check alerts"
+    assert named["OpsTopic"]["Properties"]["DisplayName"] == "Bin checker operations"
+    [events] = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]
+    ]
+    dead_letters = events["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert outputs["PhotoEventsDLQ"]["Value"] == {"Ref": dead_letters}
+    [endpoint] = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Endpoint"]
+    assert outputs["EndpointName"]["Value"] == endpoint["Properties"]["EndpointName"]
+    assert {
+        name: resources[outputs[name]["Value"]["Ref"]]["Type"]
+        for name in ("TrainingPipeline", "TrainingBucket", "ProductionModelRecord")
+    } == {
+        "TrainingPipeline": "AWS::StepFunctions::StateMachine",
+        "TrainingBucket": "AWS::S3::Bucket",
+        "ProductionModelRecord": "AWS::SSM::Parameter",
+    }
 
 
 def test_the_training_pipeline_is_deployed_and_its_schedule_is_off_by_default(template):

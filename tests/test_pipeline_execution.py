@@ -2,8 +2,8 @@
 engine: every state runs, every SageMaker, SSM, S3 and SNS request goes through botocore
 (validated against the services' API models) to moto, and the two functions run as Lambda
 would run them. SageMaker's side (jobs that take a while and end, UpdateEndpoint) is played
-by ``sagemaker_sim``; Wait states do not wait. What this cannot show is listed in the README
-("Retraining pipeline: what the tests do not cover").
+by ``sagemaker_sim``; Wait states do not wait. What this cannot show is listed in docs/retraining.md
+("What the tests do not cover").
 """
 
 from __future__ import annotations

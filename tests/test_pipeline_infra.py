@@ -431,9 +431,26 @@ def test_the_schedule_starts_the_pipeline_with_the_deployments_defaults(stack):
     )
 
 
-def test_the_stack_names_the_pipeline_its_bucket_and_the_record(stack):
+def test_the_stack_names_the_pipeline_its_bucket_and_the_record(stack, resources):
     outputs = stack.raw["Outputs"]
-    assert {"TrainingPipeline", "TrainingBucket", "ProductionModelRecord"} <= set(outputs)
+    # Each a Ref: the state machine's ARN, the bucket's name, the parameter's name.
+    named = {
+        name: resources[outputs[name]["Value"]["Ref"]]
+        for name in ("TrainingPipeline", "TrainingBucket", "ProductionModelRecord")
+    }
+    assert {name: r["Type"] for name, r in named.items()} == {
+        "TrainingPipeline": "AWS::StepFunctions::StateMachine",
+        "TrainingBucket": "AWS::S3::Bucket",
+        "ProductionModelRecord": "AWS::SSM::Parameter",
+    }
+    # The training bucket (not the photos or the access-logs bucket): checkpoints expire there.
+    rules = named["TrainingBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert [(r["Id"], r.get("Prefix")) for r in rules if "Id" in r] == [
+        ("expire-checkpoints", "checkpoints/")
+    ]
+    assert named["ProductionModelRecord"]["Properties"]["Description"].startswith(
+        "The counting endpoint's model"
+    )
 
 
 def test_cdk_nag_passes_with_the_pipeline_configured(stack):

@@ -222,7 +222,11 @@ def test_a_refit_trains_on_train_and_val_for_every_epoch_and_ships_the_last(
 
 def test_a_refit_needs_test_photos_and_does_not_count_the_training_folder_twice(photos, tmp_path):
     train = ["--train", str(photos), "--refit", "--epochs", "1"]
-    with pytest.raises(SystemExit, match="test"):
+    refused = (
+        "no test photos: the folder is too small to split, or name the split of each photo in "
+        "a 'split' column of labels.csv (a refit reports on test photos: pass --test)"
+    )
+    with pytest.raises(SystemExit, match=f"^{re.escape(refused)}$"):
         main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *train)))
 
     main(get_args_parser().parse_args(tiny_run(photos, tmp_path, *train, "--test", str(photos))))
@@ -332,23 +336,67 @@ def test_two_processes_train_with_distributed_data_parallel(photos, tmp_path):
 
 
 def test_evaluation_on_real_photos(model_artifact, tmp_path):
+    import math
+
+    from contract.decision import CountPrediction, Thresholds, judge
+    from model.predictor import Predictor
+
     report, rows = evaluate_folder(model_artifact, SAMPLES, subset="all")
 
     assert report["photos"] == 7
-    metrics = report["metrics"]
-    assert metrics["n"] == 6  # counts 0-5; one photo shows 12 items
-    assert metrics["n_all"] == 7
-    assert 0 <= metrics["accuracy"] <= metrics["off_by_one"] <= 1
+    # Each row is what the model answers for its photo alone (the plain path).
+    assert [(row["image_id"], row["true_count"]) for row in rows] == list(SAMPLE_COUNTS.items())
+    predictor = Predictor(*read_artifact(model_artifact), fast=False)
+    for row in rows:
+        photo = (SAMPLES / "images" / f"{row['image_id']}.jpg").read_bytes()
+        [answer] = predictor.predict([predictor.decode(photo)])
+        assert row["count"] == answer.count
+        assert row["probabilities"] == pytest.approx(answer.probabilities, abs=1e-5)
+
+    # The figures, worked out here from those rows: counts 0-5 (one photo shows 12 items,
+    # scored as "5 or more" in the _all figures).
     predicted = [row["count"] for row in rows]
     truth = [min(row["true_count"], 5) for row in rows]
-    assert metrics["accuracy_all"] == pytest.approx(
-        sum(p == t for p, t in zip(predicted, truth, strict=True)) / 7
-    )
-    for case in report["alerts"].values():
-        assert case["MATCH"] + case["MISMATCH"] + case["UNCERTAIN"] == pytest.approx(1, abs=1e-3)
-    assert report["alerts"]["expected_is_true_count"]["n"] == 7
-    assert report["alerts"]["expected_off_by_one"]["n"] == 13  # the empty bin has no -1
-    assert sum(map(sum, report["confusion_matrix"])) == 7
+    errors = [p - t for p, t in zip(predicted, truth, strict=True)]
+
+    def figures(errors: list[int], suffix: str) -> dict[str, float]:
+        n = len(errors)
+        return {
+            f"accuracy{suffix}": sum(e == 0 for e in errors) / n,
+            f"off_by_one{suffix}": sum(abs(e) <= 1 for e in errors) / n,
+            f"rmse{suffix}": math.sqrt(sum(e * e for e in errors) / n),
+            f"mae{suffix}": sum(abs(e) for e in errors) / n,
+            f"n{suffix}": n,
+        }
+
+    moderate = [e for e, row in zip(errors, rows, strict=True) if row["true_count"] <= 5]
+    metrics = report["metrics"]
+    assert metrics == pytest.approx(figures(moderate, "") | figures(errors, "_all"), abs=1e-6)
+    assert metrics["n"] == 6
+    confusion = [[0] * 6 for _ in range(6)]  # [true][predicted]
+    for p, t in zip(predicted, truth, strict=True):
+        confusion[t][p] += 1
+    assert report["confusion_matrix"] == confusion
+
+    # The alert shares: the checker's own rule on each row, right and off-by-one quantities.
+    statuses: dict[str, list[str]] = {"expected_is_true_count": [], "expected_off_by_one": []}
+    for row in rows:
+        prediction, true_count = CountPrediction.from_response(row), row["true_count"]
+        verdict = judge(true_count, prediction, Thresholds())
+        statuses["expected_is_true_count"].append(verdict.status)
+        for wrong in (true_count - 1, true_count + 1):
+            if wrong >= 0:  # the empty bin has no -1
+                verdict = judge(wrong, prediction, Thresholds())
+                statuses["expected_off_by_one"].append(verdict.status)
+    assert {case: len(s) for case, s in statuses.items()} == {
+        "expected_is_true_count": 7,
+        "expected_off_by_one": 13,
+    }
+    for case, verdicts in statuses.items():
+        shares = report["alerts"][case]
+        assert shares["n"] == len(verdicts)
+        for status in ("MATCH", "MISMATCH", "UNCERTAIN"):
+            assert shares[status] == pytest.approx(verdicts.count(status) / len(verdicts), abs=1e-4)
     low, high = report["intervals"]["accuracy"]
     assert low <= metrics["accuracy"] <= high
 
@@ -542,8 +590,9 @@ def test_abid_count_range_fills_quotas_from_metadata(abid_bucket, tmp_path):
     ]
 
 
-def test_bincheck_train_hands_its_arguments_to_the_training_script(capsys):
+def test_bincheck_train_hands_its_arguments_to_the_training_script(capsys, monkeypatch, tmp_path):
     from bincheck.cli import main as bincheck
+    from training.train import get_args_parser as script_parser
 
     with pytest.raises(SystemExit) as done:
         bincheck(["train", "--help"])
@@ -551,6 +600,22 @@ def test_bincheck_train_hands_its_arguments_to_the_training_script(capsys):
     usage = capsys.readouterr().out
     assert usage.startswith("usage: bincheck train")
     assert "--loss {ce,ordinal}" in usage
+
+    received = []
+    monkeypatch.setattr("training.train.main", received.append)
+    arguments = [
+        *("--data", str(tmp_path / "photos"), "--output-dir", str(tmp_path / "out")),
+        *("--epochs", "3", "--lr", "0.02", "--loss", "ce", "--max-count", "5"),
+        *("--freeze-backbone", "--version", "v-args", "--split-seed", "7"),
+    ]
+    assert bincheck(["train", *arguments]) == 0
+    [args] = received
+    assert args.data == tmp_path / "photos"
+    assert args.output_dir == tmp_path / "out"
+    assert (args.epochs, args.lr, args.loss, args.max_count) == (3, 0.02, "ce", 5)
+    assert (args.freeze_backbone, args.version, args.split_seed) == (True, "v-args", 7)
+    # Every option, given or defaulted, as the training script itself parses them.
+    assert vars(args) == vars(script_parser().parse_args(arguments))
 
 
 def test_a_job_resumes_only_its_own_checkpoint(tmp_path):

@@ -15,7 +15,7 @@ DEFAULT = (
     "--height 240 --width 320 --epochs 15 --loss ordinal --decoding median --select accuracy "
     "--patience 6"
 )
-# The published pipelines' recipe (the README's baseline): frozen backbone, 224 px, one
+# The published pipelines' recipe (docs/model.md's baseline): frozen backbone, 224 px, one
 # linear layer, plain cross-entropy, its learning rate chosen on validation.
 BASELINE = (
     "--height 224 --width 224 --epochs 10 --loss ce --class-balance 0 --augment 0 --dropout 0 "
