@@ -505,18 +505,7 @@ def test_the_stack_outputs_name_the_resources_operators_look_up(template):
         "ProductionModelRecord",
     }
     # Each a Ref (a bucket's or table's name, a topic's ARN, a queue's URL) to its resource.
-    named = {
-        name: resources[outputs[name]["Value"]["Ref"]]
-        for name in (
-            "PhotosBucket",
-            "BinsTable",
-            "ChecksTable",
-            "AlertsTopic",
-            "OpsTopic",
-            "PhotoEventsDLQ",
-        )
-    }
-    assert {name: r["Type"] for name, r in named.items()} == {
+    types = {
         "PhotosBucket": "AWS::S3::Bucket",
         "BinsTable": "AWS::DynamoDB::Table",
         "ChecksTable": "AWS::DynamoDB::Table",
@@ -524,6 +513,8 @@ def test_the_stack_outputs_name_the_resources_operators_look_up(template):
         "OpsTopic": "AWS::SNS::Topic",
         "PhotoEventsDLQ": "AWS::SQS::Queue",
     }
+    named = {name: resources[outputs[name]["Value"]["Ref"]] for name in types}
+    assert {name: r["Type"] for name, r in named.items()} == types
     # And which of their kind each is.
     photos = named["PhotosBucket"]["Properties"]
     assert photos["LoggingConfiguration"]["LogFilePrefix"] == "photos/"
