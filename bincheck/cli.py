@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError
 
-from .commands import bins, checks, data, demo, dlq, evaluate, model, serve, train
+from .commands import bins, checks, cost, data, demo, dlq, endpoint, evaluate, model, serve, train
 
 # In the order ``bincheck --help`` lists them.
-GROUPS = (bins, checks, dlq, serve, train, evaluate, model, data, demo)
+GROUPS = (bins, checks, dlq, serve, endpoint, train, evaluate, model, data, demo, cost)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -158,7 +158,8 @@ def test_help_lists_every_command_in_order(capsys):
     assert exited.value.code == 0
     listed = re.findall(r"^    (\w+) ", capsys.readouterr().out, re.MULTILINE)
     assert listed == [
-        "bins", "checks", "dlq", "serve", "train", "evaluate", "model", "data", "demo"
+        "bins", "checks", "dlq", "serve", "endpoint", "train", "evaluate", "model", "data",
+        "demo", "cost",
     ]  # fmt: skip
 
 
