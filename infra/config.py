@@ -50,7 +50,7 @@ class BinCheckConfig:
     instance_type: str = "ml.g4dn.xlarge"
     min_instances: int = 1
     max_instances: int = 4
-    invocations_per_instance: int = 3000  # per minute, the target of auto scaling
+    invocations_per_instance: int = 3000  # per minute, auto scaling's target: an estimate (README)
     data_capture_percent: int = 0  # 0 turns data capture off
     latency_alarm_ms: int = 500
     # Monitoring
@@ -65,6 +65,10 @@ class BinCheckConfig:
     pipeline_schedule: str | None = None
     pipeline_timeout_h: int = 72
     deployment_bake_s: int = 600
+    # SageMaker Debugger's profiler and ProfilerReport rule on the final training job. Off by
+    # default: AWS closed Debugger to new customers on 2026-07-30, so an account that never
+    # used it may refuse or ignore the request. Turn it on in accounts that already use it.
+    training_profiler: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.mismatch_threshold < self.match_threshold <= 1:

@@ -138,7 +138,7 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
         _ack(policy(function.role), f"IAM5[Resource::{bucket}/{objects}]", reason)
 
     training = policy(pipeline.training_role)
-    for folder, reason in (
+    folders = [
         ("data/*", "Training jobs read the run's data folder; data folders vary by run."),
         ("checkpoints/*", "Spot training jobs write and read back their own checkpoints."),
         ("jobs/*", "Training jobs write model.tar.gz and output.tar.gz under their own names."),
@@ -147,20 +147,37 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
             "Training jobs score the production model, a promoted job's model.tar.gz, on their "
             "test photos; job names vary by run.",
         ),
-    ):
+    ]
+    log_groups = [("TrainingJobs", "training jobs")]
+    namespaces = "training namespace"
+    if pipeline.profiled:  # the final job's Debugger profiler and ProfilerReport rule
+        folders.append(
+            (
+                "profiler/*",
+                "The final training job's profiler writes its system metrics under "
+                "profiler/<run>/, and its ProfilerReport rule reads them and writes its report "
+                "there; run and job names vary.",
+            )
+        )
+        log_groups.append(
+            ("ProcessingJobs", "processing jobs (the ProfilerReport rule runs as one)")
+        )
+        namespaces = "training and processing job namespaces"
+    for folder, reason in folders:
         _ack(training, f"IAM5[Resource::{bucket}/{folder}]", reason)
     _ack(
         training,
         "IAM5[Resource::*]",
         "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
-        "permissions; PutMetricData is limited to SageMaker's training namespace by condition.",
+        f"permissions; PutMetricData is limited to SageMaker's {namespaces} by condition.",
     )
-    _ack(
-        training,
-        "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-        "/aws/sagemaker/TrainingJobs:*]",
-        "SageMaker's log group for training jobs; each job writes its own streams.",
-    )
+    for group, jobs in log_groups:
+        _ack(
+            training,
+            "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            f"/aws/sagemaker/{group}:*]",
+            f"SageMaker's log group for {jobs}; each job writes its own streams.",
+        )
     _ack(
         policy(pipeline.endpoint_role),
         f"IAM5[Resource::{bucket}/jobs/*/output/model.tar.gz]",

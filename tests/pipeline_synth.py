@@ -34,6 +34,9 @@ SETTINGS = {
         "max_parallel_jobs": 2,
         "hyperparameters": {"epochs": 12, "workers": 4},
     },
+    # Off by default (tests/test_infra.py); on here, so that the template tests and the
+    # executed definition cover the final job's request with profiling.
+    "training_profiler": True,
 }
 _OUT = tempfile.TemporaryDirectory(prefix="bincheck-pipeline-cdk-")
 

@@ -549,6 +549,26 @@ def test_the_training_pipeline_is_deployed_and_its_schedule_is_off_by_default(te
     template.resource_count_is("AWS::Events::Rule", 0)
 
 
+def test_the_final_training_job_is_not_profiled_by_default(synthesized, template):
+    """SageMaker Debugger is closed to new customers: without ``training_profiler`` no
+    profiler or rule in the request, no rule image, no grant or acknowledgment for them
+    (tests/test_pipeline_infra.py has them with the setting on)."""
+    [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    definition = json.dumps(machine["Properties"]["DefinitionString"])
+    # The final job is there, with train.py's speed figures among its metrics...
+    assert "createTrainingJob" in definition and "samples_per_s=(" in definition
+    # ... and no profiling.
+    assert "ProfilerConfig" not in definition and "ProfilerRule" not in definition
+    assert "ProfilerRuleImage" not in template.to_json().get("Mappings", {})
+    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "/aws/sagemaker/TrainingJobs" in policies
+    for grant in ("profiler/", "sagemaker-debugger-rules", "/aws/sagemaker/ProcessingJobs"):
+        assert grant not in policies
+    report = (Path(synthesized[0].directory) / "validation-report.json").read_text()
+    assert "TrainingJobs" in report
+    assert "profiler/" not in report and "ProcessingJobs" not in report
+
+
 def test_cdk_nag_passes_with_every_acknowledgment_explained(synthesized):
     assembly, _ = synthesized
     report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())

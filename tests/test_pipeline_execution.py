@@ -219,6 +219,24 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
 
     final = sagemaker.describe_training_job(TrainingJobName=f"{tuning_name}-final")
     assert final["EnableManagedSpotTraining"] is True
+    # Profiled into the training bucket, with Debugger's report rule: as sent (botocore
+    # checked the fields against SageMaker's model; moto does not keep them).
+    [sent] = _sent(execution, "createTrainingJob")
+    profiler = f"s3://{BUCKET}/profiler/{run_id}/"
+    assert sent["ProfilerConfig"] == {
+        "S3OutputPath": profiler,
+        "ProfilingIntervalInMilliseconds": 500,
+    }
+    assert sent["ProfilerRuleConfigurations"] == [
+        {
+            "RuleConfigurationName": "ProfilerReport",
+            "RuleEvaluatorImage": (
+                "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest"
+            ),
+            "RuleParameters": {"rule_to_invoke": "ProfilerReport"},
+            "S3OutputPath": profiler,
+        }
+    ]
     assert final["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/checkpoints/{run_id}/final/"
     assert final["StoppingCondition"]["MaxWaitTimeInSeconds"] == 28800
     assert final["HyperParameters"] == {**static, **pipeline.sim.scenario.tuned}

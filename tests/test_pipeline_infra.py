@@ -9,9 +9,12 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
+from aws_cdk import App, Environment
 from aws_cdk.assertions import Match
 
+from infra.app import build
 from infra.config import BinCheckConfig
 from infra.pipeline.construct import check_settings
 from lambdas.retraining.request import FIGURES
@@ -21,8 +24,17 @@ from .pipeline_synth import ACCOUNT, REGION, SETTINGS, pipeline_stack
 REPO = Path(__file__).resolve().parents[1]
 METRICS_LINE = (
     "epoch=3 train_loss=2.4012 val_loss=2.3986 val_accuracy=0.3590 val_off_by_one=0.7949 "
-    "val_rmse=1.2987 val_mae=0.9615"
+    "val_rmse=1.2987 val_mae=0.9615 train_s=41.2500 samples_per_s=310.3030 data_wait_s=3.3000 "
+    "data_wait_share=0.0800"
 )
+TRAINING_ROLE = "Training pipeline jobs: read data/, write checkpoints/, jobs/ and profiler/"
+# AWS's "Amazon SageMaker Debugger Registry URLs for Built-in Rule Evaluators", in part.
+RULE_ACCOUNTS = {
+    "us-east-1": "503895931360",
+    "us-west-2": "895741380848",
+    "eu-west-1": "929884845733",
+    "ap-south-1": "904829902805",
+}
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +107,18 @@ def test_tuning_is_bayesian_over_the_four_options_with_early_stopping_on_spot(de
     read = {d["Name"]: float(re.search(d["Regex"], METRICS_LINE)[1]) for d in definitions}
     assert read["val_accuracy"] == 0.359 and read["val_rmse"] == 1.2987
     assert {f"val_{figure}" for figure in FIGURES} <= set(read)
+    # ... and the epoch's speed, as SageMaker metrics of every job.
+    assert (read["samples_per_s"], read["data_wait_s"], read["data_wait_share"]) == (
+        310.303,
+        3.3,
+        0.08,
+    )
+    assert read["train_s"] == 41.25
+    # SageMaker's API has no profiler fields for a tuning job's trials (botocore's model).
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    members = model.shape_for("HyperParameterTrainingJobDefinition").members
+    profiler = {"ProfilerConfig", "ProfilerRuleConfigurations"}
+    assert not profiler & set(members) and not profiler & set(trials)
 
 
 def test_the_final_model_trains_on_spot_with_checkpoints_and_the_best_hyperparameters(
@@ -114,6 +138,48 @@ def test_the_final_model_trains_on_spot_with_checkpoints_and_the_best_hyperparam
         "BooleanEquals": True,
         "Next": "Candidate: the best trial",
     }
+
+
+def test_the_final_training_job_is_profiled_into_the_training_bucket_with_a_report(
+    definition, stack
+):
+    request = definition["States"]["Start final training job"]["Parameters"]
+    # Under profiler/<run>/ of the training bucket (the stack's TrainingBucket output).
+    bucket = stack.raw["Outputs"]["TrainingBucket"]["Value"]["Ref"]
+    output = f"States.Format('s3://Ref({bucket})/profiler/{{}}/', $.run.run_id)"
+    assert request["ProfilerConfig"] == {
+        "S3OutputPath.$": output,
+        "ProfilingIntervalInMilliseconds": 500,  # CPU, GPU, memory and I/O twice a second
+    }
+    [rule] = request["ProfilerRuleConfigurations"]
+    image = rule.pop("RuleEvaluatorImage")
+    assert rule == {
+        "RuleConfigurationName": "ProfilerReport",
+        "RuleParameters": {"rule_to_invoke": "ProfilerReport"},
+        "S3OutputPath.$": output,
+    }
+    # Debugger's rule image, pinned per region from AWS's registry accounts.
+    mapping, key = re.fullmatch(r"FindInMap\((\w+)\.(\w+)\)", image).groups()
+    images = stack.raw["Mappings"][mapping]
+    assert key == "uri" and set(RULE_ACCOUNTS) <= set(images)
+    for region, account in RULE_ACCOUNTS.items():
+        assert images[region] == {
+            "uri": f"{account}.dkr.ecr.{region}.amazonaws.com/sagemaker-debugger-rules:latest",
+            "registry": account,
+        }
+
+
+def test_a_region_without_debuggers_rule_image_is_refused_at_synthesis_if_profiled():
+    """Where the stack's region is known at synthesis; an environment-agnostic template
+    names the region only at deployment, where CloudFormation refuses a missing mapping."""
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    region = Environment(account=ACCOUNT, region="il-central-1")
+    context["bincheck"] = {"training_profiler": True}
+    with pytest.raises(ValueError, match=r"^cannot deploy to il-central-1: .* ProfilerReport"):
+        build(App(context=context), env=region)
+    # Without the profiler (the default), the region is no problem.
+    context["bincheck"] = {}
+    build(App(context=context), env=region)
 
 
 def _assert_spot_job(request: dict, checkpoints: str, stack) -> None:
@@ -245,7 +311,7 @@ def test_the_state_machine_may_pass_roles_to_sagemaker_only_and_touch_its_own_jo
     training_role = _ids(
         resources,
         "AWS::IAM::Role",
-        Description="Training pipeline jobs: read data/, write checkpoints/ and jobs/",
+        Description=TRAINING_ROLE,
     )
     assert {r["Fn::GetAtt"][0] for r in passing["Resource"]} == {
         training_role[0],
@@ -301,20 +367,36 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     training = _ids(
         resources,
         "AWS::IAM::Role",
-        Description="Training pipeline jobs: read data/, write checkpoints/ and jobs/",
+        Description=TRAINING_ROLE,
     )[0]
     s3 = [s for s in _statements(resources, training) if _actions(s)[0].startswith("s3:")]
     reads = [k for s in s3 if _actions(s) == ["s3:GetObject"] for k in _object_keys(s)]
     writes = [k for s in s3 if _actions(s) == ["s3:PutObject"] for k in _object_keys(s)]
-    assert set(writes) == {"/checkpoints/*", "/jobs/*"}
-    # The data, its checkpoints, promoted models (the production channel), and two objects
-    # of the CDK app's assets: the training code and the shipped model.
-    assert {"/data/*", "/checkpoints/*", "/jobs/*/output/model.tar.gz"} <= set(reads)
+    # Its checkpoints, its outputs, and the profiler's metrics and report.
+    assert set(writes) == {"/checkpoints/*", "/jobs/*", "/profiler/*"}
+    # The data, its checkpoints, promoted models (the production channel), the profiler's
+    # metrics (the report rule runs with this role), and two objects of the CDK app's
+    # assets: the training code and the shipped model.
+    assert {"/data/*", "/checkpoints/*", "/jobs/*/output/model.tar.gz", "/profiler/*"} <= set(reads)
     shipped = _shipped_model_key(resources)
     assert any(shipped in json.dumps(s["Resource"]) for s in s3 if _actions(s) == ["s3:GetObject"])
     listings = [s["Condition"] for s in s3 if _actions(s) == ["s3:ListBucket"]]
-    assert {"StringLike": {"s3:prefix": ["data/*", "checkpoints/*", "jobs/*"]}} in listings
+    assert {
+        "StringLike": {"s3:prefix": ["data/*", "checkpoints/*", "jobs/*", "profiler/*"]}
+    } in listings
     assert {"StringLike": {"s3:prefix": [f"{shipped}*"]}} in listings
+    # The report rule's processing job: Debugger's image, and its own logs.
+    statements = _statements(resources, training)
+    [pull] = [s for s in statements if "ecr:BatchGetImage" in _actions(s)]
+    repositories = [json.dumps(r) for r in pull["Resource"]]
+    assert [re.findall(r":repository/([\w-]+)", r) for r in repositories] == [
+        ["pytorch-training"],
+        ["sagemaker-debugger-rules"],
+    ]
+    assert "ProfilerRuleImage" in repositories[1]  # the registry of the region's rule image
+    [logs] = [s for s in statements if "logs:PutLogEvents" in _actions(s)]
+    groups = [re.search(r"log-group:([^:]+):\*", json.dumps(r))[1] for r in logs["Resource"]]
+    assert groups == ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs"]
 
     validate = _role_of(resources, "AWS::Lambda::Function", Handler="retraining.handlers.validate")
     compare = _role_of(resources, "AWS::Lambda::Function", Handler="retraining.handlers.compare")

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from model.artifact import build_model, read_artifact, write_artifact
 from model.counts import decode_counts
 from training import abid
 from training.data import Example, PhotoDataset, fits_in_memory, read_labels, split
-from training.engine import warmup_cosine
+from training.distributed import World
+from training.engine import train_one_epoch, warmup_cosine
 from training.evaluate import evaluate_folder
 from training.losses import CountLoss
 from training.metrics import bootstrap_intervals
@@ -33,14 +35,24 @@ from training.train import card_from_args, ema_decay, get_args_parser, main
 from .conftest import SAMPLE_COUNTS, SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
+THROUGHPUT = ("train_s", "samples_per_s", "data_wait_s", "data_wait_share")
 # What a SageMaker tuning job's metric definitions match, one regex per figure.
 HPO_REGEXES = {
     name: rf"\b{name}=([0-9.]+)"
-    for name in ("train_loss", "val_loss", "val_accuracy", "val_off_by_one", "val_rmse", "val_mae")
+    for name in (
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "val_off_by_one",
+        "val_rmse",
+        "val_mae",
+        *THROUGHPUT,
+    )
 }
 LINE = re.compile(
     r"^epoch=(\d+) train_loss=[0-9.]+ val_loss=[0-9.]+ val_accuracy=[0-9.]+ "
-    r"val_off_by_one=[0-9.]+ val_rmse=[0-9.]+ val_mae=[0-9.]+$"
+    r"val_off_by_one=[0-9.]+ val_rmse=[0-9.]+ val_mae=[0-9.]+ "
+    r"train_s=[0-9.]+ samples_per_s=[0-9.]+ data_wait_s=[0-9.]+ data_wait_share=[0-9.]+$"
 )
 
 
@@ -84,6 +96,74 @@ def test_each_epoch_prints_the_metrics_line_and_writes_the_same_figures(photos, 
     assert set(result["test"]) >= {"accuracy", "off_by_one", "rmse", "mae", "accuracy_all"}
     low, high = result["test_intervals"]["accuracy"]  # how sure the figure is, on the card
     assert low <= result["test"]["accuracy"] <= high
+
+
+def test_each_epoch_reports_photos_per_second_and_the_wait_for_data(photos, tmp_path, capsys):
+    main(get_args_parser().parse_args(tiny_run(photos, tmp_path, "--epochs", "2")))
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch=")]
+    recorded = json.loads((tmp_path / "metrics.json").read_text())["epochs"]
+    assert len(lines) == len(recorded) == 2
+    for line, epoch in zip(lines, recorded, strict=True):
+        # 14 training photos in batches of 4, the last incomplete one dropped: 12 an epoch.
+        assert epoch["samples_per_s"] > 0
+        assert epoch["samples_per_s"] * epoch["train_s"] == pytest.approx(12)
+        assert 0 < epoch["data_wait_s"] < epoch["train_s"]
+        assert 0 <= epoch["data_wait_share"] <= 1
+        assert epoch["data_wait_share"] * epoch["train_s"] == pytest.approx(epoch["data_wait_s"])
+        assert line.endswith(
+            " ".join(f"{name}={epoch[name]:.4f}" for name in THROUGHPUT)
+        )  # the same figures in the line, last
+
+
+class _SlowPhotos(torch.utils.data.Dataset):
+    """Photos that take ``delay_s`` each to load; counts the loads."""
+
+    def __init__(self, size: int, delay_s: float) -> None:
+        self.size, self.delay_s, self.loads = size, delay_s, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        time.sleep(self.delay_s)
+        self.loads += 1
+        return torch.zeros(3, 4, 4), torch.tensor(index % 2)
+
+
+class _SlowStep(torch.nn.Linear):
+    """A step (forward) that takes ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(3 * 4 * 4, 2)
+        self.delay_s = delay_s
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.delay_s)
+        return super().forward(images.flatten(1))
+
+
+@pytest.mark.parametrize("max_steps", [0, 2])
+def test_the_wait_for_data_is_the_loaders_time_and_not_the_steps(max_steps):
+    photos, model = _SlowPhotos(12, delay_s=0.02), _SlowStep(delay_s=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    epoch = train_one_epoch(
+        model,
+        torch.utils.data.DataLoader(photos, batch_size=4),
+        optimizer,
+        torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+        torch.amp.GradScaler("cuda", enabled=False),
+        torch.nn.CrossEntropyLoss(),
+        torch.device("cpu"),
+        max_steps,
+        World(),
+    )
+
+    batches = max_steps or 3
+    assert epoch.photos == photos.loads == 4 * batches  # no batch loaded beyond the last
+    assert epoch.data_wait_s >= 4 * batches * 0.02  # every load waited for
+    assert epoch.seconds - epoch.data_wait_s >= batches * 0.1  # no step counted as waiting
 
 
 def test_sagemaker_model_dir_gets_the_unpacked_artifact(photos, tmp_path):
@@ -210,7 +290,8 @@ def test_a_refit_trains_on_train_and_val_for_every_epoch_and_ships_the_last(
 
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch=")]
     assert [line.split()[0] for line in lines] == ["epoch=1", "epoch=2", "epoch=3"]
-    assert all(re.fullmatch(r"epoch=\d+ train_loss=[0-9.]+", line) for line in lines), lines
+    refit_line = r"epoch=\d+ train_loss=[0-9.]+ " + " ".join(f"{n}=[0-9.]+" for n in THROUGHPUT)
+    assert all(re.fullmatch(refit_line, line) for line in lines), lines
     card = read_artifact(tmp_path / "model.tar.gz")[1]
     assert card.training["examples"] == {"train": 14 + 7, "test": 7}
     assert card.metrics["best_epoch"] == 3 and "validation" not in card.metrics

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,6 +49,35 @@ def warmup_cosine(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [schedule(s) for s in starts])
 
 
+@dataclass(frozen=True)
+class EpochTraining:
+    """One epoch's pass over the training photos: its mean loss, the photos it trained on
+    (all processes together), its wall time, and the part of that time the loop spent
+    waiting for the loader's next batch (a process's mean)."""
+
+    loss: float
+    photos: int
+    seconds: float
+    data_wait_s: float
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.photos / self.seconds
+
+    @property
+    def data_wait_share(self) -> float:
+        return self.data_wait_s / self.seconds
+
+    def throughput(self) -> dict[str, float]:
+        """The speed figures, as the metrics line and ``metrics.json`` name them."""
+        return {
+            "train_s": self.seconds,
+            "samples_per_s": self.samples_per_s,
+            "data_wait_s": self.data_wait_s,
+            "data_wait_share": self.data_wait_share,
+        }
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -58,11 +89,18 @@ def train_one_epoch(
     max_steps: int,
     world: World,
     ema: AveragedModel | None = None,
-) -> float:
+) -> EpochTraining:
     """One pass over ``loader``; ``ema``, if given, follows the weights after every step.
 
     A frozen backbone (no parameter that trains) stays in eval mode, so its BatchNorm
     statistics stay as pretrained: the features are those the pretrained network gives.
+
+    The data wait is the time spent getting the next batch (starting the loader's workers,
+    ``next()``, the copy to the device), apart from the forward and backward step. On a GPU
+    the step's kernels run asynchronously, but the mixed-precision scaler reads its
+    overflow flag from the GPU at every step, after the backward pass: the GPU has at most
+    the optimizer's and the weight average's kernels of the step left to run while the
+    loop waits for the next batch.
     """
     model.train()
     net = model.module if isinstance(model, DistributedDataParallel) else model
@@ -70,11 +108,20 @@ def train_one_epoch(
     if backbone is not None and not any(p.requires_grad for p in backbone.parameters()):
         backbone.eval()
     total = torch.zeros(2, device=device)
-    for step, (images, targets) in enumerate(loader):
-        if max_steps and step >= max_steps:
+    started = time.perf_counter()
+    batches = iter(loader)
+    waited = time.perf_counter() - started
+    steps = 0
+    while not max_steps or steps < max_steps:
+        asked = time.perf_counter()
+        batch = next(batches, None)
+        if batch is None:
             break
+        steps += 1
+        images, targets = batch
         images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         targets = targets.to(device, non_blocking=True)
+        waited += time.perf_counter() - asked
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
             loss = loss_fn(model(images), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -87,9 +134,16 @@ def train_one_epoch(
         total += torch.stack(
             [loss.detach() * len(targets), torch.tensor(float(len(targets)), device=device)]
         )
+    summed = torch.cat([total.double(), torch.tensor([waited], dtype=torch.double, device=device)])
     if world.distributed:
-        torch.distributed.all_reduce(total)
-    return (total[0] / total[1].clamp(min=1)).item()
+        torch.distributed.all_reduce(summed)
+    loss_sum, photos, waited_sum = summed.tolist()  # waits for the GPU's last step
+    return EpochTraining(
+        loss=loss_sum / max(photos, 1.0),
+        photos=int(photos),
+        seconds=time.perf_counter() - started,
+        data_wait_s=waited_sum / world.size,
+    )
 
 
 @torch.inference_mode()

@@ -8,12 +8,16 @@ to ``SM_MODEL_DIR`` (SageMaker tars it into ``model.tar.gz``), figures and plots
 training). A restarted job resumes from its checkpoint by itself. Each epoch prints
 
     epoch=N train_loss=... val_loss=... val_accuracy=... val_off_by_one=... val_rmse=... val_mae=...
+        train_s=... samples_per_s=... data_wait_s=... data_wait_share=...
 
-for the tuning job's metric regexes, and writes the same figures to ``metrics.json``.
+(one line) for the tuning job's metric regexes, and writes the same figures to
+``metrics.json``: the last four are the epoch's training wall time, the training photos
+trained on per second of it, and the time the loop waited for the data loader's batches,
+in seconds and as a share of the training time (``engine.train_one_epoch``).
 
 ``--refit`` is the final fit once a recipe and its epoch count are chosen: it trains on the
 training and validation photos together for ``--epochs`` epochs, validates nothing (each
-line has ``epoch`` and ``train_loss`` only) and ships the last epoch's weights.
+line has no ``val_`` figures) and ships the last epoch's weights.
 """
 
 from __future__ import annotations
@@ -295,7 +299,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             trained = DistributedDataParallel(model) if world.distributed else model
         if isinstance(loaders["train"].sampler, DistributedSampler):
             loaders["train"].sampler.set_epoch(epoch)
-        train_loss = train_one_epoch(
+        trained_epoch = train_one_epoch(
             trained,
             loaders["train"],
             optimizer,
@@ -308,11 +312,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             ema,
         )
         if world.is_main:
-            figures: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
+            figures: dict[str, Any] = {"epoch": epoch, "train_loss": trained_epoch.loss}
             if not args.refit:
                 val = evaluate(evaluated, loaders["val"], loss_fn, device, card, tta=args.tta)
                 figures["val_loss"] = val["loss"]
                 figures.update({f"val_{k}": val["metrics"][k] for k in LINE_FIGURES})
+            figures.update(trained_epoch.throughput())
             state["history"].append(figures)
             # A refit ships its last epoch.
             better = (

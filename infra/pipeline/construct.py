@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, CfnMapping, Duration, RemovalPolicy
+from aws_cdk import Aws, CfnMapping, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -53,6 +53,7 @@ class TrainingPipeline(Construct):
         access_logs: s3.IBucket,
     ) -> None:
         super().__init__(scope, id)
+        self.profiled = config.training_profiler  # the final job, with Debugger (cdk-nag reads)
         timeout_s = config.pipeline_timeout_h * 3600
         defaults = check_settings(config, timeout_s)
         self.bucket = self._training_bucket(config, access_logs)
@@ -62,14 +63,15 @@ class TrainingPipeline(Construct):
             "PyTorchTrainingImage",
             mapping=pytorch_images(config, scope="training", instance_type=defaults.instance_type),
         )
-        self.training_role = self._training_role(images, code, endpoint)
+        rules = self._profiler_rule_images() if self.profiled else None
+        self.training_role = self._training_role(images, rules, code, endpoint)
         self.endpoint_role = self._endpoint_role(endpoint)
         self.record = self._production_record(config, endpoint)
         environment = self._function_environment(config, timeout_s)
         self.validate_function = self._function(config, "Validate", environment)
         self.compare_function = self._function(config, "Compare", environment)
         self._grant_function_reads()
-        definition = self._flow(config, endpoint, ops, images, code)
+        definition = self._flow(config, endpoint, ops, images, rules, code)
         self.state_machine = self._state_machine(definition, timeout_s)
         self._let_functions_list_runs()
         self._grant_state_machine(endpoint, ops)
@@ -93,10 +95,29 @@ class TrainingPipeline(Construct):
             **secure_bucket_options(config),
         )
 
+    def _profiler_rule_images(self) -> CfnMapping:
+        """Debugger's rule image by region, for the final job's ``ProfilerReport`` rule; a
+        stack whose region is known at synthesis must be one of them."""
+        region = Stack.of(self).region
+        return CfnMapping(
+            self,
+            "ProfilerRuleImage",
+            mapping=jobs.profiler_rule_images(None if Token.is_unresolved(region) else region),
+        )
+
     def _training_role(
-        self, images: CfnMapping, code: assets.Asset, endpoint: CountingEndpoint
+        self,
+        images: CfnMapping,
+        rules: CfnMapping | None,
+        code: assets.Asset,
+        endpoint: CountingEndpoint,
     ) -> iam.Role:
-        role = access.training_role(self, self.bucket, images.find_in_map(Aws.REGION, "registry"))
+        role = access.training_role(
+            self,
+            self.bucket,
+            images.find_in_map(Aws.REGION, "registry"),
+            rules.find_in_map(Aws.REGION, "registry") if rules is not None else None,
+        )
         access.grant_objects(role, code.bucket, ["s3:GetObject"], code.s3_object_key)
         # The model the CDK app deployed is production until a first promotion: every job
         # scores it on its test photos (its ``production`` channel).
@@ -164,11 +185,21 @@ class TrainingPipeline(Construct):
         endpoint: CountingEndpoint,
         ops: sns.ITopic,
         images: CfnMapping,
+        rules: CfnMapping | None,
         code: assets.Asset,
     ) -> sfn.IChainable:
+        profiling = (
+            jobs.Profiling(
+                training_bucket=self.bucket.bucket_name,
+                rule_image=rules.find_in_map(Aws.REGION, "uri"),
+            )
+            if rules is not None
+            else None
+        )
         requests = jobs.JobRequests(
             training_image=images.find_in_map(Aws.REGION, "uri"),
             training_role_arn=self.training_role.role_arn,
+            profiling=profiling,
         )
         states = States(self, ops=ops, poll_s=POLL_S)
         return build_flow(

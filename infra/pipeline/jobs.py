@@ -3,7 +3,7 @@ job, the final training job, the model, the endpoint configuration and the endpo
 
 Values that vary by run are JSON paths into the validated run (``$.run``, built by
 ``lambdas/retraining/plan.py``); what the deployment fixes (images, roles, spot, checkpoints,
-rollback alarms) is written here, where the template tests read it.
+optional profiling, rollback alarms) is written here, where the template tests read it.
 """
 
 from __future__ import annotations
@@ -16,21 +16,88 @@ from aws_cdk.aws_stepfunctions import JsonPath
 
 from ..config import BinCheckConfig
 from ..endpoint import VARIANT, CountingEndpoint
+from .access import PROFILER
 
 CHECKPOINTS = "/opt/ml/checkpoints"  # where train.py writes them; SageMaker syncs it to S3
-# The names train.py's metrics line prints: the tuning objective is one of the val_ ones.
-LINE_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_off_by_one", "val_rmse", "val_mae")
+# The names train.py's metrics line prints: the tuning objective is one of the val_ ones;
+# the last four are the epoch's speed (training time, photos a second, the wait for data).
+LINE_METRICS = (
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_off_by_one",
+    "val_rmse",
+    "val_mae",
+    "train_s",
+    "samples_per_s",
+    "data_wait_s",
+    "data_wait_share",
+)
 MAX_DEPLOYMENT_S = 8 * 3600  # SageMaker's ceiling on a blue/green deployment
+PROFILING_INTERVAL_MS = 500  # system metrics (CPU, GPU, memory, I/O) twice a second
+PROFILER_REPORT = "ProfilerReport"  # Debugger's built-in rule that runs all profiler rules
 
 
 def metric_definitions() -> list[dict[str, str]]:
     return [{"Name": name, "Regex": rf"{name}=([-+0-9.eE]+)"} for name in LINE_METRICS]
 
 
+def profiler_rule_images(region: str | None = None) -> dict[str, dict[str, str]]:
+    """SageMaker Debugger's rule evaluator image, which runs the ``ProfilerReport`` rule, for
+    every region the SageMaker SDK knows it in (its accounts are AWS's "Amazon SageMaker
+    Debugger Registry URLs for Built-in Rule Evaluators"), resolved now and pinned in the
+    template. ``region``, the stack's where it is known at synthesis, must be one of them."""
+    from sagemaker.core import image_uris
+
+    registries = image_uris.config_for_framework("debugger")["versions"]["latest"]["registries"]
+    if region is not None and region not in registries:
+        raise ValueError(
+            f"cannot deploy to {region}: the training pipeline's final job runs SageMaker "
+            f"Debugger's {PROFILER_REPORT} rule, whose image is not published there (it is "
+            f"in {', '.join(sorted(registries))}); or set training_profiler to false"
+        )
+    return {
+        name: {"uri": image_uris.retrieve("debugger", region=name), "registry": account}
+        for name, account in registries.items()
+    }
+
+
+@dataclass(frozen=True)
+class Profiling:
+    """SageMaker Debugger's system metrics (CPU, GPU, memory, I/O) every
+    ``PROFILING_INTERVAL_MS``, and its ``ProfilerReport`` rule, which runs beside the job as a
+    processing job with the job's role and writes an HTML report of them, both under
+    ``profiler/<run>/`` of the training bucket. CreateTrainingJob only: a tuning job's
+    TrainingJobDefinition has no profiler fields."""
+
+    training_bucket: str  # the bucket's name
+    rule_image: str  # Debugger's rule evaluator, for the ProfilerReport rule
+
+    def request(self) -> dict[str, Any]:
+        output = JsonPath.format(
+            f"s3://{self.training_bucket}/{PROFILER}{{}}/", JsonPath.string_at("$.run.run_id")
+        )
+        return {
+            "ProfilerConfig": {
+                "S3OutputPath": output,
+                "ProfilingIntervalInMilliseconds": PROFILING_INTERVAL_MS,
+            },
+            "ProfilerRuleConfigurations": [
+                {
+                    "RuleConfigurationName": PROFILER_REPORT,
+                    "RuleEvaluatorImage": self.rule_image,
+                    "RuleParameters": {"rule_to_invoke": PROFILER_REPORT},
+                    "S3OutputPath": output,
+                }
+            ],
+        }
+
+
 @dataclass(frozen=True)
 class JobRequests:
     training_image: str
     training_role_arn: str
+    profiling: Profiling | None = None  # the final job's, with the training_profiler setting
 
     def _job(self, checkpoints: str) -> dict[str, Any]:
         """What every training job is, tuning or final: the project's code on the PyTorch
@@ -114,6 +181,7 @@ class JobRequests:
                 static, JsonPath.object_at("$.best.hyperparameters")
             ),
             **self._job("$.run.checkpoints.final"),
+            **(self.profiling.request() if self.profiling else {}),
         }
 
 
