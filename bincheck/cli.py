@@ -13,10 +13,23 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError
 
-from .commands import bins, checks, cost, data, demo, dlq, endpoint, evaluate, model, serve, train
+from .commands import (
+    bins,
+    calibrate,
+    checks,
+    cost,
+    data,
+    demo,
+    dlq,
+    endpoint,
+    evaluate,
+    model,
+    serve,
+    train,
+)
 
 # In the order ``bincheck --help`` lists them.
-GROUPS = (bins, checks, dlq, serve, endpoint, train, evaluate, model, data, demo, cost)
+GROUPS = (bins, checks, dlq, serve, endpoint, train, evaluate, calibrate, model, data, demo, cost)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +17,16 @@ class ModelCard:
     input_size: tuple[int, int]  # (height, width) the photos are resized to
     dropout: float = 0.2
     decoding: str = "argmax"  # how a distribution becomes a count (model/counts.py)
+    # Served probabilities are softmax(logits / temperature), fitted on validation photos
+    # (training/calibration.py); cards written before it existed read as 1.0, unchanged.
+    temperature: float = 1.0
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     training: dict[str, Any] = field(default_factory=dict)  # data, command, hyperparameters
     metrics: dict[str, Any] = field(default_factory=dict)  # held-out figures
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -5,6 +5,10 @@ decode, uint8 resize, BatchNorm folded into the convolutions, channels-last, and
 precision where the hardware has it (bfloat16 on CPUs with AVX-512 BF16 or AMX, float16 on
 CUDA). Both run under
 ``torch.inference_mode``; tests prove they give the same counts on real photos.
+
+Either way the logits become probabilities in one place, ``probabilities_from_logits``:
+a softmax of the logits divided by the card's temperature (calibration,
+``training/calibration.py``), in float32.
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ def cpu_has_bfloat16() -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def probabilities_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """``(N, K + 1)`` logits -> probabilities ``softmax(logits / temperature)`` in float32:
+    what every path serves. A temperature above 1 flattens the distribution, below 1
+    sharpens it; the likeliest count stays the same."""
+    return (logits.float() / temperature).softmax(dim=1)
 
 
 class Predictor:
@@ -127,9 +138,9 @@ class Predictor:
         predictions = iter(self.predict([x for x in items if not isinstance(x, BadInput)]))
         return [x if isinstance(x, BadInput) else next(predictions) for x in items]
 
-    def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
-        if not images:
-            return []
+    def logits(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """The network's raw ``(N, K + 1)`` logits for decoded images, on the CPU in float32:
+        what the temperature is fitted on."""
         batch = torch.stack(images).to(self.device, non_blocking=True)
         if self.fast:
             batch = batch.contiguous(memory_format=torch.channels_last)
@@ -139,8 +150,12 @@ class Predictor:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            logits = self.model(batch)
-        probabilities = logits.float().softmax(dim=1).cpu()
+            return self.model(batch).float().cpu()
+
+    def predict(self, images: list[torch.Tensor]) -> list[Prediction]:
+        if not images:
+            return []
+        probabilities = probabilities_from_logits(self.logits(images), self.card.temperature)
         counts = decode_counts(probabilities, self.card.decoding)
         return [
             Prediction(

@@ -526,3 +526,47 @@ def test_reusing_the_best_trial_promotes_its_model_without_a_final_job(pipeline)
         "test accuracy (higher is better) on the same 281 photos: candidate 0.3900, "
         "production 0.3600; better by 0.0300"
     )
+
+
+def test_extra_data_folders_reach_every_job_as_extra_channels(pipeline):
+    from lambdas.retraining.fields import MAX_EXTRA_DATA
+
+    extra = [f"s3://{BUCKET}/data/extra-{i}/" for i in range(MAX_EXTRA_DATA)]
+    s3 = boto3.client("s3")
+    for folder in extra:
+        key = folder.removeprefix(f"s3://{BUCKET}/") + "labels.csv"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"image_id,count\n")
+    production = pipeline.record()["model_data"]
+
+    # The most extra folders a request may name, over the deployment's defaults (data).
+    execution = pipeline.run({"extra_data": extra})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    expected = {
+        "data": f"s3://{BUCKET}/data/abid/",
+        "extra": extra[0],
+        **{f"extra{i}": folder for i, folder in enumerate(extra) if i},
+        "production": production,
+    }
+    # As sent (botocore checked each request against SageMaker's model) and as stored.
+    [tuning] = _sent(execution, "createHyperParameterTuningJob")
+    [final] = _sent(execution, "createTrainingJob")
+    sagemaker = boto3.client("sagemaker")
+    stored = sagemaker.describe_training_job(TrainingJobName=final["TrainingJobName"])
+    for channels in (
+        tuning["TrainingJobDefinition"]["InputDataConfig"],
+        final["InputDataConfig"],
+        stored["InputDataConfig"],
+    ):
+        assert {
+            c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels
+        } == expected
+    assert [n["outcome"] for n in pipeline.notices()] == ["PROMOTED"]
+
+    # An extra folder that is not there stops the next run before SageMaker is asked.
+    missing = pipeline.run(
+        {"extra_data": [*extra[:1], f"s3://{BUCKET}/data/nothing-here/"]}, name="run-2"
+    )
+    assert missing["error"] == "InvalidRequest"
+    assert f"no data folder at s3://{BUCKET}/data/nothing-here/ (no labels.csv)" in missing["cause"]
+    assert len(_sent(missing, "createHyperParameterTuningJob")) == 0

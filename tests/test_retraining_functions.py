@@ -229,3 +229,37 @@ def test_the_functions_say_what_configuration_is_missing(monkeypatch):
     monkeypatch.delenv("TRAINING_BUCKET", raising=False)
     with pytest.raises(RuntimeError, match="TRAINING_BUCKET is required"):
         handlers.validate(_event({"data": DATA}), None)
+
+
+def test_validate_plans_a_channel_for_each_extra_data_folder_that_is_there(bucket):
+    extra = [f"s3://{BUCKET}/data/abid-224/", f"s3://{BUCKET}/data/more/"]
+    for key in ("data/abid/labels.csv", "data/abid-224/labels.csv"):
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"image_id,count\n")
+
+    # One extra folder has no labels.csv: refused, with the folder named, before any job.
+    with pytest.raises(InvalidRequest) as refused:
+        handlers.validate(_event({"data": DATA, "extra_data": extra}), None)
+    assert refused.value.problems == [f"no data folder at {extra[1]} (no labels.csv)"]
+
+    bucket.put_object(Bucket=BUCKET, Key="data/more/labels.csv", Body=b"image_id,count\n")
+    run = handlers.validate(_event({"data": DATA, "extra_data": extra}), None)["run"]
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in run["channels"]}
+    assert channels == {
+        "data": DATA,
+        "extra": extra[0],
+        "extra1": extra[1],
+        "production": SHIPPED["model_data"],
+    }
+    assert run["data"] == DATA  # the test photos' folder, which the record names
+
+
+def test_validate_refuses_extra_data_outside_the_training_bucket_or_repeated(bucket):
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
+    elsewhere = "s3://somewhere-else/data/abid-224/"
+    with pytest.raises(InvalidRequest) as refused:
+        handlers.validate(_event({"data": DATA, "extra_data": [elsewhere, DATA]}), None)
+    assert refused.value.problems == [
+        f"extra_data[0] must be in the pipeline's bucket s3://{BUCKET}/data/, got {elsewhere}",
+        f"extra_data[1] is the data folder {DATA}: its validation and test photos would be "
+        "trained on",
+    ]

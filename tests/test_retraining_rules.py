@@ -3,6 +3,7 @@ promotion decision, one run at a time. No mocks."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -285,3 +286,103 @@ def test_executions_started_in_the_same_millisecond_never_both_stop():
     check_first(a["executionArn"], nine, [a, b])
     with pytest.raises(RunInProgress, match="execution a "):
         check_first(b["executionArn"], nine, [a, b])
+
+
+EXTRA = ["s3://training-bucket/data/abid-224", "s3://training-bucket/data/more/"]
+
+
+def _channels(planned: dict) -> dict[str, str]:
+    return {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in planned["channels"]}
+
+
+def test_extra_data_folders_become_extra_channels_of_every_job():
+    request = parse_request(
+        {"data": DATA, "extra_data": EXTRA}, bucket="training-bucket", timeout_s=72 * 3600
+    )
+    assert request.extra_data == (f"{EXTRA[0]}/", EXTRA[1])  # folders, as data is
+    assert request.label_uris == [
+        f"{DATA}/labels.csv",
+        *(f"{e.rstrip('/')}/labels.csv" for e in EXTRA),
+    ]
+    assert parse_request({"data": DATA}).extra_data == ()  # none by default
+
+    shipped = "s3://cdk-assets/fbb3cd56.gz"
+    planned = plan(request, bucket="training-bucket", run="r", production_model=shipped)
+    assert _channels(planned) == {
+        "data": f"{DATA}/",
+        "extra": f"{EXTRA[0]}/",
+        "extra1": EXTRA[1],
+        "production": shipped,
+    }
+    for channel in planned["channels"]:
+        assert channel["InputMode"] == "File"
+        assert channel["DataSource"]["S3DataSource"]["S3DataType"] == "S3Prefix"
+        assert channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    without = plan(parse_request({"data": DATA}), bucket="b", run="r", production_model=shipped)
+    assert _channels(without) == {"data": f"{DATA}/", "production": shipped}
+
+
+def test_the_most_extra_folders_fit_sagemakers_channels_and_train_py_reads_them_in_order(
+    monkeypatch,
+):
+    import botocore.session
+
+    from lambdas.retraining.fields import MAX_EXTRA_DATA
+    from training.train import get_args_parser
+
+    folders = [f"s3://training-bucket/data/extra-{i}/" for i in range(MAX_EXTRA_DATA)]
+    request = parse_request({"data": DATA, "extra_data": folders}, bucket="training-bucket")
+    planned = plan(request, bucket="training-bucket", run="r", production_model="s3://m/a.gz")
+    names = [c["ChannelName"] for c in planned["channels"]]
+
+    # What botocore does not check itself: the channels' number and their names' pattern.
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    limit = model.shape_for("InputDataConfig").metadata["max"]
+    pattern = model.shape_for("ChannelName").metadata["pattern"]
+    assert len(names) == len(set(names)) == MAX_EXTRA_DATA + 2 <= limit
+    assert all(re.fullmatch(pattern, name) for name in names)
+    # SageMaker gives each channel's folder to train.py as SM_CHANNEL_<NAME>.
+    for channel in planned["channels"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        monkeypatch.setenv(f"SM_CHANNEL_{channel['ChannelName'].upper()}", uri.split("/")[-2])
+    assert [str(f) for f in get_args_parser().parse_args([]).extra_train] == [
+        f"extra-{i}" for i in range(MAX_EXTRA_DATA)
+    ]
+
+
+def test_extra_data_is_checked_as_data_is_and_every_problem_reported():
+    from lambdas.retraining.fields import MAX_EXTRA_DATA
+
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(
+            {
+                "data": DATA,
+                "extra_data": [
+                    "https://training-bucket/data/x/",
+                    "s3://elsewhere/data/x/",
+                    "s3://training-bucket/photos/x/",
+                    f"{DATA}/",
+                ],
+            },
+            bucket="training-bucket",
+        )
+    assert refused.value.problems == [
+        "extra_data[0] must be an S3 folder URI s3://BUCKET/data/NAME/, got "
+        "'https://training-bucket/data/x/'",
+        "extra_data[1] must be in the pipeline's bucket s3://training-bucket/data/, got "
+        "s3://elsewhere/data/x/",
+        "extra_data[2] must be a folder under data/ of the bucket, got "
+        "s3://training-bucket/photos/x/",
+        f"extra_data[3] is the data folder {DATA}/: its validation and test photos would be "
+        "trained on",
+    ]
+    with pytest.raises(InvalidRequest, match=re.escape(f"extra_data[1] repeats {EXTRA[1]}")):
+        parse_request({"data": DATA, "extra_data": [EXTRA[1], EXTRA[1].rstrip("/")]})
+    too_many = [f"s3://training-bucket/data/x{i}/" for i in range(MAX_EXTRA_DATA + 1)]
+    for value in (too_many, EXTRA[0]):
+        with pytest.raises(InvalidRequest, match=r"extra_data must be a list of at most 4 S3"):
+            parse_request({"data": DATA, "extra_data": value})
+    with pytest.raises(InvalidRequest, match=r"extra_data\[0\] must be an S3 folder URI"):
+        parse_request({"data": DATA, "extra_data": [3]})
+    with pytest.raises(InvalidRequest, match="hyperparameter 'extra-train' is set by the pipeline"):
+        parse_request({"data": DATA, "hyperparameters": {"extra_train": "/opt/ml/x"}})

@@ -140,3 +140,36 @@ def test_a_run_in_progress_is_named_and_no_second_one_started(pipeline, capsys):
     assert [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["first"]
     sfn.stop_execution(executionArn=first)
     assert main(["train", "start", "--data", DATA, "--name", "second"]) == 0
+
+
+def test_extra_data_folders_are_checked_like_data_and_sent(pipeline, capsys):
+    sfn, arn = pipeline
+    extra = [f"s3://{BUCKET}/data/abid-224/", f"s3://{BUCKET}/data/more"]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="data/abid-224/labels.csv", Body=b"image_id,count\n")
+
+    # A folder that is not there is named; nothing starts.
+    assert main(["train", "start", "--data", DATA, "--extra-data", *extra, "--dry-run"]) == 2
+    assert f"no data folder (labels.csv) at s3://{BUCKET}/data/more/" in capsys.readouterr().err
+
+    s3.put_object(Bucket=BUCKET, Key="data/more/labels.csv", Body=b"image_id,count\n")
+    assert main(["train", "start", "--data", DATA, "--extra-data", *extra, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"data": DATA, "extra_data": extra}
+    # Without --data (the deployment's default), the extra folders are still looked up.
+    assert main(["train", "start", "--extra-data", extra[0], "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"extra_data": extra[:1]}
+
+    assert (
+        main(["train", "start", "--data", DATA, "--extra-data", "/local/photos", DATA, extra[0]])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert (
+        "  - extra_data[0] must be an S3 folder URI s3://BUCKET/data/NAME/, got '/local/photos'"
+        in err
+    )
+    assert f"  - extra_data[1] is the data folder {DATA}: its validation and test photos" in err
+    assert _inputs(sfn, arn) == []
+
+    assert main(["train", "start", "--data", DATA, "--extra-data", *extra]) == 0
+    assert _inputs(sfn, arn) == [{"data": DATA, "extra_data": extra}]

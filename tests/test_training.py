@@ -727,3 +727,148 @@ def test_on_sagemaker_each_job_keeps_its_checkpoints_in_a_folder_of_its_own(tmp_
     assert checkpoint_folder(tmp_path / "out", tmp_path / "none" / "x") == (
         tmp_path / "out" / "checkpoints"
     )  # not on SageMaker
+
+
+@pytest.fixture(scope="module")
+def extra_photos(tmp_path_factory) -> Path:
+    """An extra training folder whose ids are those of the ``photos`` folder's validation and
+    test photos (``2<id>``, ``3<id>``) and some of its own (``x<id>``), each another sample
+    photo with another count, and a split column that claims validation and test."""
+    folder = tmp_path_factory.mktemp("extra")
+    (folder / "images").mkdir()
+    ids = list(SAMPLE_COUNTS)
+    rows = []
+    for prefix, role in (("2", "val"), ("3", "test"), ("x", "train")):
+        for index, image_id in enumerate(ids):
+            other = ids[(index + 1) % len(ids)]  # not the photo the main folder has
+            shutil.copy(
+                SAMPLES / "images" / f"{other}.jpg", folder / "images" / f"{prefix}{image_id}.jpg"
+            )
+            rows.append(f"{prefix}{image_id},{SAMPLE_COUNTS[image_id] + 10},{role}")
+    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def _examples(dataset) -> list[tuple[str, str, int]]:
+    """(folder, id, count) of every photo of a PhotoDataset or of PhotoDatasets concatenated."""
+    if isinstance(dataset, torch.utils.data.ConcatDataset):
+        return [e for part in dataset.datasets for e in _examples(part)]
+    return [(str(dataset.folder), e.image_id, e.count) for e in dataset.examples]
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_extra_training_folders_are_trained_on_and_never_validated_or_tested_on(
+    photos, extra_photos, tmp_path, refit
+):
+    from training.data import photos_by_folder, targets_of
+    from training.train import load_data
+
+    args = get_args_parser().parse_args(
+        tiny_run(photos, tmp_path, "--extra-train", str(extra_photos), *(["--refit"] * refit))
+    )
+    sets = load_data(args, card_from_args(args))
+
+    main_parts = split(read_labels(photos))
+    extra = [(str(extra_photos), e.image_id, e.count) for e in read_labels(extra_photos)]
+    assert len(extra) == 21
+    held_out = ("test",) if refit else ("val", "test")
+    trained = ("train", "val") if refit else ("train",)
+    for name in held_out:  # the main folder's split, exactly: no photo of the extra folder
+        assert _examples(sets[name]) == [
+            (str(photos), e.image_id, e.count) for e in main_parts[name]
+        ]
+    assert set(sets) == {"train", *held_out}
+    main_trained = [(str(photos), e.image_id, e.count) for n in trained for e in main_parts[n]]
+    assert _examples(sets["train"]) == main_trained + extra
+    assert photos_by_folder(sets["train"]) == {
+        str(photos): len(main_trained),
+        str(extra_photos): 21,
+    }
+    # The classes (class weights) cover every training photo; the extra counts are 10 more.
+    assert targets_of(sets["train"]).tolist() == [min(c, 6) for _, _, c in main_trained + extra]
+    # A clashing id is the extra folder's own photo in training, the main one's in validation.
+    clash = next(i for i, (_, image_id, _) in enumerate(extra) if image_id.startswith("3"))
+    extra_image = sets["train"].datasets[-1].images[clash]
+    test_set = sets["test"]
+    main_image = test_set.images[[e.image_id for e in test_set.examples].index(extra[clash][1])]
+    assert not torch.equal(extra_image, main_image)
+
+
+def test_the_photo_cache_budget_counts_the_extra_training_photos(photos, extra_photos, tmp_path):
+    from training.data import is_cached
+    from training.train import load_data
+
+    per_photo = 3 * 32 * 48
+    budget = f"{(28 + 10) * per_photo / 1e9:.9f}"  # the main folder's 28 photos fit; 49 do not
+    args = get_args_parser().parse_args(tiny_run(photos, tmp_path, "--cache-gb", budget))
+    assert is_cached(load_data(args, card_from_args(args))["train"])
+    args.extra_train = [extra_photos]
+    sets = load_data(args, card_from_args(args))
+    assert not any(is_cached(s) for s in sets.values())
+
+
+def test_the_card_and_metrics_name_each_training_folder_and_its_photos(
+    photos, extra_photos, tmp_path, monkeypatch
+):
+    run = tiny_run(photos, tmp_path, "--epochs", "1", "--max-steps", "2")
+    run += ["--extra-train", str(extra_photos)]
+    monkeypatch.setattr(sys, "argv", ["training/train.py", *run])  # as typed
+    main(get_args_parser().parse_args(run))
+
+    card = read_artifact(tmp_path / "model.tar.gz")[1]
+    per_folder = {str(photos): 14, str(extra_photos): 21}
+    assert card.training["data"] == str(photos)
+    assert card.training["extra_train"] == [str(extra_photos)]
+    assert card.training["training_photos"] == per_folder
+    assert card.training["examples"] == {"train": 35, "val": 7, "test": 7}
+    assert card.training["command"].endswith(f" --extra-train {extra_photos}")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["training_photos"] == per_folder
+    assert metrics["test"]["n_all"] == 7  # the main folder's test photos alone
+
+
+def test_an_extra_training_folder_that_is_not_a_data_folder_is_refused_before_training(
+    photos, extra_photos, tmp_path, capsys
+):
+    no_photos = tmp_path / "no-photos"
+    (no_photos / "images").mkdir(parents=True)
+    (no_photos / "labels.csv").write_text("image_id,count\n00001,3\n")  # no such image
+    no_labels = tmp_path / "no-labels"
+    (no_labels / "images").mkdir(parents=True)
+    refusals = {
+        tmp_path / "missing": "does not exist",
+        no_labels: "has no labels.csv (a data folder: images/<id>.jpg + labels.csv)",
+        no_photos: "has no labelled photos (images/<id>.jpg + labels.csv)",
+        photos: "is the main data folder: its validation and test photos would be trained on",
+    }
+    for folder, reason in refusals.items():
+        args = tiny_run(photos, tmp_path / "out", "--extra-train", str(folder))
+        with pytest.raises(SystemExit, match=f"^{re.escape(f'--extra-train: {folder} {reason}')}$"):
+            main(get_args_parser().parse_args(args))
+    twice = tiny_run(photos, tmp_path / "out", "--extra-train", *[str(extra_photos)] * 2)
+    with pytest.raises(SystemExit, match=f"^--extra-train: {extra_photos} is given twice$"):
+        main(get_args_parser().parse_args(twice))
+    assert "epoch=" not in capsys.readouterr().out
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_sagemaker_extra_channels_are_extra_training_folders_in_order(monkeypatch, tmp_path):
+    from bincheck.cli import main as bincheck
+
+    assert get_args_parser().parse_args([]).extra_train == []
+    for name in (
+        "SM_CHANNEL_EXTRA2",
+        "SM_CHANNEL_EXTRA",
+        "SM_CHANNEL_EXTRA10",
+        "SM_CHANNEL_EXTRA1",
+    ):
+        monkeypatch.setenv(name, f"/opt/ml/input/data/{name.removeprefix('SM_CHANNEL_').lower()}")
+    monkeypatch.setenv("SM_CHANNEL_EXTRAS", "/not/a/numbered/extra/channel")
+    folders = get_args_parser().parse_args([]).extra_train
+    assert [f.name for f in folders] == ["extra", "extra1", "extra2", "extra10"]
+
+    received = []
+    monkeypatch.setattr("training.train.main", received.append)
+    extra = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert bincheck(["train", "--data", str(tmp_path), "--extra-train", *extra]) == 0
+    assert received[0].extra_train == [tmp_path / "a", tmp_path / "b"]  # given, over the channels

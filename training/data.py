@@ -1,5 +1,8 @@
 """Data folders (``images/<id>.jpg`` + ``labels.csv``), splits, and a dataset of photos.
 
+Extra training folders (``read_extra_folders``) add photos to the training set only: each
+keeps its own ``PhotoDataset``, so ids may repeat across folders.
+
 Photos are decoded once at the network's input size (uint8) and kept in memory when they
 fit (``fits_in_memory``), so epochs cost only augmentation and the network; a larger data
 set (ABID's 325,000 photos would take 75 GB at 240x320) is decoded as it is read.
@@ -40,6 +43,34 @@ def read_labels(folder: Path) -> list[Example]:
     if not examples:
         raise ValueError(f"{folder} has no labelled photos (images/<id>.jpg + labels.csv)")
     return examples
+
+
+def read_extra_folders(folders: Sequence[Path], main: Sequence[Path]) -> dict[Path, list[Example]]:
+    """Every labelled photo of each extra training folder, whatever split its ``labels.csv``
+    names: all of them are trained on, none validated or tested on.
+
+    Refused (``ValueError``, naming the folder): a folder that does not exist, has no
+    ``labels.csv`` or no labelled photo, is given twice, or is one of the ``main`` folders
+    (its validation and test photos would be trained on).
+    """
+    chosen: dict[Path, list[Example]] = {}
+    main_folders = {folder.resolve() for folder in main}
+    for folder in folders:
+        if folder.resolve() in main_folders:
+            raise ValueError(
+                f"{folder} is the main data folder: its validation and test photos would be "
+                "trained on"
+            )
+        if folder.resolve() in {f.resolve() for f in chosen}:
+            raise ValueError(f"{folder} is given twice")
+        if not folder.is_dir():
+            raise ValueError(f"{folder} does not exist")
+        if not (folder / "labels.csv").is_file():
+            raise ValueError(
+                f"{folder} has no labels.csv (a data folder: images/<id>.jpg + labels.csv)"
+            )
+        chosen[folder] = read_labels(folder)
+    return chosen
 
 
 def split(
@@ -160,8 +191,21 @@ def is_cached(dataset: Dataset) -> bool:
     return dataset.images is not None
 
 
+def photos_by_folder(dataset: Dataset) -> dict[str, int]:
+    """How many photos of a PhotoDataset, or of PhotoDatasets concatenated (a refit, extra
+    training folders), come from each data folder, in order."""
+    if isinstance(dataset, ConcatDataset):
+        counts: dict[str, int] = {}
+        for part in dataset.datasets:
+            for folder, photos in photos_by_folder(part).items():
+                counts[folder] = counts.get(folder, 0) + photos
+        return counts
+    return {str(dataset.folder): len(dataset)}
+
+
 def targets_of(dataset: Dataset) -> torch.Tensor:
-    """The classes of a PhotoDataset, or of PhotoDatasets concatenated (a refit)."""
+    """The classes of a PhotoDataset, or of PhotoDatasets concatenated (a refit, extra
+    training folders)."""
     if isinstance(dataset, ConcatDataset):
         return torch.cat([targets_of(part) for part in dataset.datasets])
     return dataset.targets

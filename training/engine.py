@@ -19,6 +19,7 @@ from model.counts import decode_counts
 
 from .distributed import World
 from .metrics import count_metrics
+from .speed import autocast
 
 
 def warmup_cosine(
@@ -89,8 +90,17 @@ def train_one_epoch(
     max_steps: int,
     world: World,
     ema: AveragedModel | None = None,
+    *,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    amp: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.channels_last,
 ) -> EpochTraining:
     """One pass over ``loader``; ``ema``, if given, follows the weights after every step.
+
+    ``augment`` transforms each batch on the device (``presets.BatchAugment``), as part of
+    the step; ``amp`` is the dtype the forward pass autocasts to (``speed.autocast_dtype``),
+    None for float32; batches go in ``memory_format``, the model's (channels-last: faster
+    convolutions on CPU and GPU alike).
 
     A frozen backbone (no parameter that trains) stays in eval mode, so its BatchNorm
     statistics stay as pretrained: the features are those the pretrained network gives.
@@ -119,10 +129,13 @@ def train_one_epoch(
             break
         steps += 1
         images, targets = batch
-        images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         waited += time.perf_counter() - asked
-        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        if augment is not None:
+            images = augment(images)
+        images = images.contiguous(memory_format=memory_format)
+        with autocast(device, amp):
             loss = loss_fn(model(images), targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

@@ -7,6 +7,11 @@ true count plus or minus one (it is wrong by one item, the hardest error to catc
 Suggested thresholds reach a target precision at the rate of wrong expectations given.
 Each counts 0-5 figure comes with a 95% bootstrap interval; ``against`` scores a second
 model on the same photos and gives the intervals of the differences.
+
+The probabilities are judged as served (the card's temperature applied): their expected
+calibration error, and the figures an operator sets the thresholds by
+(``metrics.decision_figures``: auto-clear, catch-at-1%, AUROC, recommended thresholds) on
+right quantities and one-item discrepancies, formed as ``score_expectations`` forms them.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from model.artifact import read_artifact
 from model.card import ModelCard
 from model.predictor import Prediction, Predictor
 
+from .calibration import ECE_BINS, expected_calibration_error
 from .data import Example, read_labels, split
-from .metrics import bootstrap_intervals, confusion_matrix, count_metrics
+from .metrics import bootstrap_intervals, confusion_matrix, count_metrics, decision_figures
 from .paired import LABELS, describe_differences, predict_photos, score_against
 from .plots import save_confusion
 
@@ -92,6 +98,11 @@ def evaluate_folder(
         "confusion_matrix": confusion_matrix(predicted, counts, card.max_count).tolist(),
         "alerts": alert_table(examples, predictions, thresholds),
         "suggested_thresholds": suggest_thresholds(scored, target_precision, wrong_rate),
+        "calibration": calibration_figures(predictions, counts, card),
+        "decision_figures": decision_figures(
+            [s.p_expected for s in scored if s.expectation_right],
+            [s.p_expected for s in scored if not s.expectation_right],
+        ),
     }
     if versus is not None:
         report["against"] = score_against(
@@ -115,6 +126,15 @@ def evaluate_folder(
 def _split_seed(card: ModelCard) -> int:
     """The seed that split the model's data folder: its test photos are held out."""
     return int(card.training.get("split_seed", 0))
+
+
+def calibration_figures(
+    predictions: list[Prediction], counts: torch.Tensor, card: ModelCard
+) -> dict[str, Any]:
+    """The served probabilities' top-label ECE, at the card's temperature."""
+    probabilities = torch.tensor([p.probabilities for p in predictions])
+    ece = expected_calibration_error(probabilities, counts.clamp(max=card.max_count))
+    return {"temperature": card.temperature, "ece": round(ece, 4), "ece_bins": ECE_BINS}
 
 
 def _decision_input(prediction: Prediction) -> CountPrediction:
@@ -259,4 +279,42 @@ def summary(report: dict[str, Any]) -> str:
     )
     for name in ("match", "mismatch"):
         lines.append(f"    {name}: {s[name] or 'none reaches it'}")
-    return "\n".join(lines)
+    return "\n".join(lines + decision_summary(report))
+
+
+def decision_summary(report: dict[str, Any]) -> list[str]:
+    """The calibration and the figures an operator decides by, as summary lines."""
+    c, d = report["calibration"], report["decision_figures"]
+    lines = [
+        f"  calibration: temperature {c['temperature']:.3f}, "
+        f"ECE {c['ece']:.3f} ({c['ece_bins']} bins)",
+        f"  right quantities (n={d['right_quantities']}) against one-item discrepancies "
+        f"(n={d['one_item_discrepancies']}):",
+    ]
+    if d["auroc"] is None:
+        return [*lines, "    none to compare"]
+    cleared, caught = d["auto_clear"], d["catch_at_1pct"]
+    lines += [
+        f"    AUROC of 1 - p(expected): {d['auroc']:.3f}",
+        f"    auto-clear {cleared['value']:.3f}: right quantities MATCH at match threshold "
+        f"{_threshold(cleared['match_threshold'])} "
+        f"(lets {cleared['discrepancies_matched']:.1%} of discrepancies through)",
+        f"    catch-at-1% {caught['value']:.3f}: discrepancies MISMATCH at mismatch threshold "
+        f"{_threshold(caught['mismatch_threshold'])} "
+        f"(flags {caught['right_flagged']:.1%} of right quantities)",
+    ]
+    r = d["recommended_thresholds"]
+    lines.append(
+        f"    recommended: match {_threshold(r['match'])}, mismatch {_threshold(r['mismatch'])}"
+    )
+    if "right" in r:
+        for name in ("right", "discrepancies"):
+            shares = "  ".join(f"{status} {share:.3f}" for status, share in r[name].items())
+            lines.append(f"      {name:<14} {shares}")
+    if r["note"]:
+        lines.append(f"      ({r['note']})")
+    return lines
+
+
+def _threshold(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4f}"

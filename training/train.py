@@ -2,8 +2,10 @@
 
 SageMaker's contract, each read with a local fallback: hyperparameters are the command-line
 arguments; data channels ``SM_CHANNEL_TRAIN``/``SM_CHANNEL_VALIDATION``/``SM_CHANNEL_TEST``
-(data folders), or one ``SM_CHANNEL_DATA`` folder split deterministically; the model goes
-to ``SM_MODEL_DIR`` (SageMaker tars it into ``model.tar.gz``), figures and plots to
+(data folders), or one ``SM_CHANNEL_DATA`` folder split deterministically, and
+``SM_CHANNEL_EXTRA``, ``SM_CHANNEL_EXTRA1``, ... (``--extra-train``: folders trained on
+only, whatever their split); the model goes to ``SM_MODEL_DIR`` (SageMaker tars it into
+``model.tar.gz``), figures and plots to
 ``SM_OUTPUT_DATA_DIR``, checkpoints to ``/opt/ml/checkpoints/<job>`` (kept in S3 by managed spot
 training). A restarted job resumes from its checkpoint by itself. Each epoch prints
 
@@ -44,15 +46,26 @@ from model.card import ModelCard
 from model.counts import DECODINGS
 from model.layout import CARD
 
+from .calibration import calibrate_training_run, describe_calibration
 from .checkpoint import current_job, load_checkpoint, save_checkpoint
-from .data import PhotoDataset, fits_in_memory, is_cached, read_labels, split, targets_of
+from .data import (
+    PhotoDataset,
+    fits_in_memory,
+    is_cached,
+    photos_by_folder,
+    read_extra_folders,
+    read_labels,
+    split,
+    targets_of,
+)
 from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
 from .losses import LOSSES, CountLoss, balanced_class_weights
 from .metrics import bootstrap_intervals, confusion_matrix
 from .paired import describe_differences, score_against
 from .plots import plot_training
-from .presets import TrainPreset
+from .presets import BatchAugment
+from .speed import PRECISIONS, autocast_dtype, keep_freed_memory
 
 LINE_FIGURES = ("accuracy", "off_by_one", "rmse", "mae")
 SAGEMAKER_CHECKPOINTS = Path("/opt/ml/checkpoints")
@@ -73,6 +86,18 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _env_paths(name: str) -> list[Path]:
+    """The folders in ``name``, ``name1``, ``name2``, ..., in that order: SageMaker's
+    variables for the channels ``extra``, ``extra1``, ``extra2``, ... (the pipeline's
+    ``extra_data``, ``lambdas/retraining/plan.py``)."""
+    numbered = []
+    for key, value in os.environ.items():
+        suffix = key.removeprefix(name)
+        if key.startswith(name) and value and (suffix == "" or suffix.isdigit()):
+            numbered.append((int(suffix or 0), Path(value)))
+    return [path for _, path in sorted(numbered)]
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train the bin counting model")
     data = parser.add_argument_group("data")
@@ -85,6 +110,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     data.add_argument("--train", type=Path, default=_env_path("SM_CHANNEL_TRAIN"))
     data.add_argument("--val", type=Path, default=_env_path("SM_CHANNEL_VALIDATION"))
     data.add_argument("--test", type=Path, default=_env_path("SM_CHANNEL_TEST"))
+    data.add_argument(
+        "--extra-train",
+        type=Path,
+        nargs="+",
+        default=_env_paths("SM_CHANNEL_EXTRA"),
+        metavar="DIR",
+        help="more data folders whose every labelled photo is trained on (their split "
+        "columns ignored); validation and test photos come from --data (or --val/--test) "
+        "alone",
+    )
     data.add_argument("--split-seed", type=int, default=0)
     out = parser.add_argument_group("outputs")
     out.add_argument(
@@ -210,6 +245,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="data loading processes (default: none for photos in memory, else up to 8 "
         "per GPU or process, from the CPU cores)",
     )
+    opt.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: training steps autocast to bfloat16 on CPUs with AVX-512 BF16 or AMX and "
+        "on GPUs that have it, to float16 on older GPUs; fp32: float32 throughout",
+    )
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--max-steps", type=int, default=0, help="per epoch, 0 = all (tests)")
     return parser
@@ -223,7 +265,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     card = card_from_args(args)
     # Read before hours of training: an unreadable model to compare with fails the job now.
     against = read_against(args.against) if args.against and world.is_main else None
-    _log(world, f"training on {world.size} process(es), {device}, checkpoints in {checkpoints}")
+    amp = autocast_dtype(device, args.precision)
+    if device.type == "cpu":
+        keep_freed_memory()
+    _log(
+        world,
+        f"training on {world.size} process(es), {device}, autocast to {amp or 'none (float32)'}, "
+        f"checkpoints in {checkpoints}",
+    )
     sets = load_data(args, card)
     _log(
         world,
@@ -266,7 +315,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         args.epochs * steps_per_epoch,
         starts=[0, probe_epochs * steps_per_epoch],
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
     decay = ema_decay(args, steps_per_epoch)
     if decay > 0:
         _log(world, f"weight average: decay {decay:.5f} per step, {steps_per_epoch} steps an epoch")
@@ -276,6 +325,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         else None
     )
     evaluated = ema.module if ema is not None else model  # the weights that are judged and shipped
+    # Each batch, each photo its own draw, on the device in the training loop.
+    augment = BatchAugment(card.input_size, args.augment) if args.augment > 0 else None
 
     state = {"epoch": 0, "history": [], "best": None, "best_state": None, "stale": 0}
     saved = load_checkpoint(checkpoints, job=current_job())
@@ -310,6 +361,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             args.max_steps,
             world,
             ema,
+            augment=augment,
+            amp=amp,
         )
         if world.is_main:
             figures: dict[str, Any] = {"epoch": epoch, "train_loss": trained_epoch.loss}
@@ -407,7 +460,9 @@ def card_from_args(args: argparse.Namespace) -> ModelCard:
 
 
 def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
-    """The train/val/test datasets; a refit trains on train and val together."""
+    """The train/val/test datasets; a refit trains on train and val together. Every photo of
+    each ``--extra-train`` folder is trained on, bound to its own folder (ids may repeat
+    across folders); validation and test photos come from the main folder alone."""
     if args.train:
         # Without a validation channel, validate on the training photos (a refit has none).
         val = args.val or (None if args.refit else args.train)
@@ -426,9 +481,14 @@ def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
                 "the split of each photo in a 'split' column of labels.csv"
                 + (" (a refit reports on test photos: pass --test)" if args.train else "")
             )
+    try:  # before any photo is decoded
+        extras = read_extra_folders(args.extra_train, [f for f in folders.values() if f])
+    except ValueError as error:
+        raise SystemExit(f"--extra-train: {error}") from error
     trained_on = ("train", "val") if args.refit else ("train",)
-    preset = TrainPreset(card.input_size, args.augment) if args.augment > 0 else None
-    cache = fits_in_memory(sum(map(len, parts.values())), card.input_size, args.cache_gb)
+    preset = None  # training batches are augmented in the loop (presets.BatchAugment)
+    photos = sum(map(len, parts.values())) + sum(map(len, extras.values()))
+    cache = fits_in_memory(photos, card.input_size, args.cache_gb)
     sets: dict[str, Dataset] = {
         name: PhotoDataset(
             folders[name],
@@ -441,8 +501,15 @@ def load_data(args: argparse.Namespace, card: ModelCard) -> dict[str, Dataset]:
         for name, examples in parts.items()
         if examples
     }
-    if args.refit and "val" in sets:
-        sets["train"] = ConcatDataset([sets["train"], sets.pop("val")])
+    training = [sets["train"], *([sets.pop("val")] if args.refit and "val" in sets else [])]
+    training += [
+        PhotoDataset(
+            folder, examples, card.input_size, card.max_count, transform=preset, cache=cache
+        )
+        for folder, examples in extras.items()
+    ]
+    if len(training) > 1:
+        sets["train"] = ConcatDataset(training)
     return sets
 
 
@@ -453,7 +520,11 @@ def make_loaders(
     if workers is None:  # decoding is the work: processes, not the GPU's time
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         workers = 0 if is_cached(sets["train"]) else min(8, (os.cpu_count() or 1) // local)
-    options = {"num_workers": workers, "persistent_workers": workers > 0}
+    options = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "pin_memory": torch.cuda.is_available(),  # the copy to the GPU overlaps the step
+    }
     sampler = (
         DistributedSampler(sets["train"], world.size, world.rank, seed=args.seed)
         if world.distributed
@@ -509,14 +580,28 @@ def finish(
             workers=loaders[report_set].num_workers,
         )
         summary["against"] = {**scored, "photos": report_set}
+    # The shipped weights' temperature, fitted on the validation photos: none are held out
+    # by a refit, nor without --val (the training photos are validated on).
+    not_fitted = (
+        "a refit trains on its validation photos"
+        if args.refit
+        else "validated on its training photos (no --val)"
+        if args.train and not args.val
+        else None
+    )
+    summary["calibration"] = calibrate_training_run(model, loaders, device, not_fitted=not_fitted)
+    print(f"calibration: {describe_calibration(summary['calibration'])}", flush=True)
     card = ModelCard(
         **{
             **card.__dict__,
+            "temperature": summary["calibration"]["temperature"],
             "training": {
                 "command": reproducible_command(),
                 "data": str(args.data or args.train),
                 "split_seed": args.split_seed,
                 "examples": {name: len(loader.dataset) for name, loader in loaders.items()},
+                "extra_train": [str(folder) for folder in args.extra_train],
+                "training_photos": photos_by_folder(loaders["train"].dataset),
                 "hyperparameters": {k: str(v) for k, v in vars(args).items()},
             },
             "metrics": summary,
@@ -529,7 +614,12 @@ def finish(
         write_artifact(args.output_dir / "model.tar.gz", model, card)
     write_json(
         args.output_dir / "metrics.json",
-        {"epochs": state["history"], "best": state["best"], **summary},
+        {
+            "epochs": state["history"],
+            "best": state["best"],
+            "training_photos": card.training["training_photos"],
+            **summary,
+        },
     )
     plot_training(
         args.output_dir,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lambdas.retraining.request import FIGURES, LOSSES, parse_request
+from lambdas.retraining.request import FIGURES, LOSSES, labels_of, parse_request
 from lambdas.retraining.runs import RunInProgress, check_first, running_executions
 
 ARN_VARIABLE = "TRAINING_PIPELINE_ARN"
@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data", help="s3://TRAINING_BUCKET/data/NAME/: a data folder (labels.csv, images/)"
+    )
+    parser.add_argument(
+        "--extra-data",
+        nargs="+",
+        metavar="URI",
+        help="more data folders s3://TRAINING_BUCKET/data/NAME/, every photo trained on "
+        "(validation and test photos come from --data alone)",
     )
     parser.add_argument(
         "--state-machine",
@@ -78,6 +85,7 @@ def request_from(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"{args.input} must hold a JSON object")
     for field in (
         "data",
+        "extra_data",
         "instance_type",
         "max_jobs",
         "max_parallel_jobs",
@@ -113,8 +121,11 @@ def start(argv: Sequence[str]) -> int:
     request = request_from(args)
     checked = parse_request({"data": _SOME_DATA, **request})
     try:
-        if "data" in request:
-            missing = TrainingStorage(boto3.client("s3")).missing(checked.label_uris)
+        # The folders given: the deployment's default data folder is not known here.
+        given = [checked.data] if "data" in request else []
+        labels = [labels_of(folder) for folder in (*given, *checked.extra_data)]
+        if labels:
+            missing = TrainingStorage(boto3.client("s3")).missing(labels)
             if missing:
                 raise ValueError(
                     "no data folder (labels.csv) at "

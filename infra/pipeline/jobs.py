@@ -3,7 +3,10 @@ job, the final training job, the model, the endpoint configuration and the endpo
 
 Values that vary by run are JSON paths into the validated run (``$.run``, built by
 ``lambdas/retraining/plan.py``); what the deployment fixes (images, roles, spot, checkpoints,
-optional profiling, rollback alarms) is written here, where the template tests read it.
+optional profiling, rollback alarms) is written here, where the template tests read it. The
+jobs' channels are the plan's (``$.run.channels``, ``plan.channels``) as a whole: their
+number follows the request's ``extra_data``, and a state's JSON paths cannot make a list
+of varying length.
 """
 
 from __future__ import annotations
@@ -101,9 +104,10 @@ class JobRequests:
 
     def _job(self, checkpoints: str) -> dict[str, Any]:
         """What every training job is, tuning or final: the project's code on the PyTorch
-        image, the data folder as the ``data`` channel (train.py's ``SM_CHANNEL_DATA``: it
-        splits it, test photos held out), the production model as the ``production`` channel
-        (``SM_CHANNEL_PRODUCTION``: train.py scores it on the same test photos), managed spot
+        image, the plan's channels (the data folder as ``data``, train.py's
+        ``SM_CHANNEL_DATA``: it splits it, test photos held out; extra training folders as
+        ``extra``, ``extra1``, ...; the production model as ``production``,
+        ``SM_CHANNEL_PRODUCTION``: train.py scores it on the same test photos), managed spot
         capacity with checkpoints in S3."""
         return {
             "AlgorithmSpecification": {
@@ -112,10 +116,7 @@ class JobRequests:
                 "MetricDefinitions": metric_definitions(),
             },
             "RoleArn": self.training_role_arn,
-            "InputDataConfig": [
-                _channel("data", "$.run.data"),
-                _channel("production", "$.run.production_model"),
-            ],
+            "InputDataConfig": JsonPath.list_at("$.run.channels"),
             "OutputDataConfig": {"S3OutputPath": JsonPath.string_at("$.run.output_path")},
             "ResourceConfig": {
                 "InstanceType": JsonPath.string_at("$.run.instance_type"),
@@ -183,20 +184,6 @@ class JobRequests:
             **self._job("$.run.checkpoints.final"),
             **(self.profiling.request() if self.profiling else {}),
         }
-
-
-def _channel(name: str, uri: str) -> dict[str, Any]:
-    return {
-        "ChannelName": name,
-        "DataSource": {
-            "S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": JsonPath.string_at(uri),
-                "S3DataDistributionType": "FullyReplicated",
-            }
-        },
-        "InputMode": "File",
-    }
 
 
 def model(endpoint: CountingEndpoint) -> dict[str, Any]:

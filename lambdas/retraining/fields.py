@@ -9,13 +9,15 @@ from collections.abc import Mapping
 from typing import Any
 
 DATA_FOLDER = "data/"  # the training role reads this folder of the bucket, nothing else
+# Extra training folders: each is a channel of every job (SageMaker allows 20 in all).
+MAX_EXTRA_DATA = 4
 LOSSES = ("ce", "ordinal")
 TUNED = frozenset({"lr", "batch-size", "weight-decay", "loss"})
 # Set by the pipeline itself; data locations SageMaker gives train.py (the production model
 # too: its channel); and the split seed, which fixes the held-out test photos of a data
 # folder: every run tests on the same ones.
-RESERVED = TUNED | {"select", "version", "data", "train", "val", "test", "split-seed", "against"}
-RESERVED |= {"model-dir", "output-dir", "checkpoint-dir"}
+RESERVED = TUNED | {"select", "version", "data", "extra-train", "train", "val", "test"}
+RESERVED |= {"split-seed", "against", "model-dir", "output-dir", "checkpoint-dir"}
 # train.py's switches, which take true or false: a JSON boolean is passed as one of those.
 SWITCHES = frozenset({"tta", "freeze-backbone"})
 # A refit validates nothing: the tuning jobs would have no figure to be ranked by.
@@ -45,20 +47,54 @@ class FieldReader:
                 "data is required: s3://BUCKET/data/NAME/, a data folder (labels.csv, images/)",
             )
             return None
+        return self._folder("data", "data", value, bucket)
+
+    def extra_data(self, bucket: str | None, data: str | None) -> tuple[str, ...] | None:
+        """More data folders, trained on only: each as ``data`` is, none twice, not ``data``."""
+        value = self.values.get("extra_data")
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple) or len(value) > MAX_EXTRA_DATA:
+            self._bad(
+                "extra_data",
+                f"extra_data must be a list of at most {MAX_EXTRA_DATA} S3 folder URIs "
+                f"s3://BUCKET/data/NAME/, got {value!r}",
+            )
+            return None
+        folders: list[str] = []
+        for index, item in enumerate(value):
+            folder = self._folder("extra_data", f"extra_data[{index}]", item, bucket)
+            if folder is None:
+                continue
+            if folder == data:
+                self._bad(
+                    "extra_data",
+                    f"extra_data[{index}] is the data folder {folder}: its validation and "
+                    "test photos would be trained on",
+                )
+            elif folder in folders:
+                self._bad("extra_data", f"extra_data[{index}] repeats {folder}")
+            folders.append(folder)
+        return tuple(folders)
+
+    def _folder(self, name: str, label: str, value: Any, bucket: str | None) -> str | None:
+        """A data folder's URI ``s3://BUCKET/data/NAME/`` (the field ``name``, ``label`` in
+        messages), with one trailing slash."""
         match = _S3_URI.fullmatch(value) if isinstance(value, str) else None
         if not match:
             self._bad(
-                "data", f"data must be an S3 folder URI s3://BUCKET/data/NAME/, got {value!r}"
+                name, f"{label} must be an S3 folder URI s3://BUCKET/data/NAME/, got {value!r}"
             )
             return None
         if bucket is not None and match[1] != bucket:
             self._bad(
-                "data",
-                f"data must be in the pipeline's bucket s3://{bucket}/{DATA_FOLDER}, got {value}",
+                name,
+                f"{label} must be in the pipeline's bucket s3://{bucket}/{DATA_FOLDER}, "
+                f"got {value}",
             )
         if not match[2].startswith(DATA_FOLDER) or match[2].rstrip("/") + "/" == DATA_FOLDER:
             self._bad(
-                "data", f"data must be a folder under {DATA_FOLDER} of the bucket, got {value}"
+                name, f"{label} must be a folder under {DATA_FOLDER} of the bucket, got {value}"
             )
         return str(value).rstrip("/") + "/"
 

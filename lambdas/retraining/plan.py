@@ -2,7 +2,9 @@
 names, strings for SageMaker's ranges and hyperparameters, S3 locations.
 
 Pure. The request bodies themselves are written out in the state machine's definition
-(``infra/pipeline/jobs.py``), where the template tests can read them.
+(``infra/pipeline/jobs.py``), where the template tests can read them; all but the jobs'
+``InputDataConfig``, whose length follows the request's ``extra_data``: ``channels`` writes it
+here, and the definition passes it on as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .request import LOWER_IS_BETTER, RunRequest
 from .runs import started
 
 NAME_PREFIX = "bincheck-"  # every SageMaker resource the pipeline creates: IAM scopes by it
+EXTRA_CHANNEL = "extra"  # train.py reads SM_CHANNEL_EXTRA, SM_CHANNEL_EXTRA1, ...
 
 
 def run_id(execution_name: str, started_at: str) -> str:
@@ -33,6 +36,7 @@ def plan(request: RunRequest, *, bucket: str, run: str, production_model: str) -
     return {
         "run_id": run,
         "data": request.data,
+        "channels": channels(request, production_model),
         "tuning_job": name,
         "training_job": f"{name}-final",
         "model": name,
@@ -71,6 +75,31 @@ def plan(request: RunRequest, *, bucket: str, run: str, production_model: str) -
         "promotion": {"metric": request.promotion_metric, "margin": request.promotion_margin},
         "reuse_best_tuning_job": request.reuse_best_tuning_job,
     }
+
+
+def channels(request: RunRequest, production_model: str) -> list[dict[str, Any]]:
+    """Every job's ``InputDataConfig``: the data folder (``data``, train.py's
+    ``SM_CHANNEL_DATA``: split, test photos held out), each extra folder (``extra``,
+    ``extra1``, ...: trained on only) and the production model (``production``: scored on
+    the same test photos)."""
+    folders = {"data": request.data}
+    for index, folder in enumerate(request.extra_data):
+        folders[f"{EXTRA_CHANNEL}{index or ''}"] = folder
+    folders["production"] = production_model
+    return [
+        {
+            "ChannelName": name,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": uri,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "InputMode": "File",
+        }
+        for name, uri in folders.items()
+    ]
 
 
 def _span(values: tuple[Any, Any]) -> dict[str, str]:

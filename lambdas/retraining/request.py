@@ -9,9 +9,11 @@ The input is one flat JSON object; every field is optional except ``data``::
 
 ``data`` is a data folder as every data-facing command takes it (``images/<id>.jpg`` and
 ``labels.csv``, as ``bincheck data abid`` writes it, copied to the training bucket): the
-jobs' one channel. train.py keeps its ``split`` column, or else cuts the same deterministic
-split every time, so the test photos of a folder are always the same and never trained or
-selected on.
+jobs' ``data`` channel. train.py keeps its ``split`` column, or else cuts the same
+deterministic split every time, so the test photos of a folder are always the same and never
+trained or selected on. ``extra_data`` (at most ``MAX_EXTRA_DATA``) names more data folders in
+the same bucket whose every photo is trained on, never validated or tested on: the channels
+``extra``, ``extra1``, ... (``plan.channels``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class InvalidRequest(ValueError):
 @dataclass(frozen=True)
 class RunRequest:
     data: str
+    extra_data: tuple[str, ...] = ()  # more data folders, trained on only
     instance_type: str = "ml.g4dn.xlarge"
     volume_gb: int = 50
     max_jobs: int = 12  # the tuning budget: training jobs in all...
@@ -66,8 +69,13 @@ class RunRequest:
 
     @property
     def label_uris(self) -> list[str]:
-        """The file whose presence says the data folder is there."""
-        return [f"{self.data}labels.csv"]
+        """The files whose presence says the data folders are there."""
+        return [labels_of(folder) for folder in (self.data, *self.extra_data)]
+
+
+def labels_of(folder: str) -> str:
+    """A data folder's ``labels.csv``: the file whose presence says the folder is there."""
+    return f"{folder}labels.csv"
 
 
 FIELDS = tuple(f.name for f in fields(RunRequest))
@@ -95,8 +103,10 @@ def parse_request(
         problems.append(f"unknown fields {unknown}; known: {', '.join(FIELDS)}")
     check = FieldReader(merged, problems)
     base = RunRequest(data="")
+    data = check.data(bucket)
     values: dict[str, Any] = {
-        "data": check.data(bucket),
+        "data": data,
+        "extra_data": check.extra_data(bucket, data),
         "instance_type": check.instance_type(),
         "volume_gb": check.integer("volume_gb", 1, 16_384),
         "max_jobs": check.integer("max_jobs", 1, 500),
