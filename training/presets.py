@@ -12,6 +12,7 @@ transform given a batch draws once for all of it). Training uses ``BatchAugment`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -66,9 +67,9 @@ class BatchAugment:
 
     The flips, the affine and the resized crop make one matrix per photo, applied in one
     bilinear ``grid_sample``; the colour operations broadcast one factor per photo, in an
-    order drawn per photo as ``ColorJitter`` draws it. Unlike ``TrainPreset``
-    the colours change after the crop, so contrast blends towards the crop's mean grey, not
-    the whole photo's, and the affine interpolates bilinearly, not to the nearest pixel.
+    order drawn per photo as ``ColorJitter`` draws it. Unlike ``TrainPreset`` the colours
+    change after the crop, so contrast blends towards the crop's mean grey, not the whole
+    photo's, and the affine interpolates bilinearly, not to the nearest pixel.
     """
 
     def __init__(self, size: tuple[int, int], strength: float = 1.0) -> None:
@@ -117,7 +118,13 @@ class BatchAugment:
         theta = (to_input @ from_output)[:, :2]
         return BatchParams(hflip, vflip, theta, factors, order)
 
-    def _crops(self, batch, size, uniform, generator):
+    def _crops(
+        self,
+        batch: int,
+        size: tuple[int, int],
+        uniform: Callable[..., torch.Tensor],
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, ...]:
         """``RandomResizedCrop``'s draw: 10 tries per photo, else the whole photo."""
         height, width = size
         area = height * width * uniform(0.85, 1.0, batch, 10)
@@ -180,7 +187,9 @@ def _grid(theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     )
 
 
-def _matrices(scale_x, scale_y, shift_x, shift_y) -> torch.Tensor:
+def _matrices(
+    scale_x: torch.Tensor, scale_y: torch.Tensor, shift_x: torch.Tensor, shift_y: torch.Tensor
+) -> torch.Tensor:
     """Per-photo ``(B, 3, 3)``: x -> scale_x * x + shift_x, y likewise."""
     matrices = torch.zeros(len(scale_x), 3, 3)
     matrices[:, 0, 0], matrices[:, 1, 1], matrices[:, 2, 2] = scale_x, scale_y, 1
