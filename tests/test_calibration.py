@@ -27,6 +27,7 @@ from training.calibration import (
     served_scores,
 )
 from training.data import Example, read_labels, split
+from training.engine import evaluate
 from training.evaluate import evaluate_folder, score_expectations, summary
 from training.metrics import decision_figures
 from training.train import get_args_parser
@@ -291,6 +292,28 @@ def test_training_fits_the_temperature_on_the_validation_photos_and_records_ece(
     assert recorded["val"]["photos"] == recorded["test"]["photos"] == 7
     assert recorded["val"]["nll_after"] <= recorded["val"]["nll_before"]
     assert {"ece_before", "ece_after"} <= set(recorded["test"])
+
+
+class _Photos(torch.utils.data.TensorDataset):
+    """Photos and counts as training's evaluation reads them (``dataset.counts``)."""
+
+    def __init__(self, images: torch.Tensor, counts: torch.Tensor) -> None:
+        super().__init__(images, counts)
+        self.counts = counts
+
+
+def test_training_evaluates_at_the_cards_temperature_as_the_model_serves():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 6))
+    images, counts = torch.rand(8, 3, 4, 4), torch.tensor([0, 1, 2, 3, 4, 5, 1, 2])
+    loader = torch.utils.data.DataLoader(_Photos(images, counts), batch_size=3)
+    card = ModelCard("t", "b", max_count=6, input_size=(4, 4), decoding="median", temperature=3)
+
+    result = evaluate(net, loader, torch.nn.CrossEntropyLoss(), torch.device("cpu"), card)
+
+    served = (net(images) / 3.0).softmax(1).detach()
+    torch.testing.assert_close(result["probabilities"], served)
+    assert result["predicted"].tolist() == decode_counts(served, card.decoding).tolist()
 
 
 def test_a_refit_keeps_temperature_one_and_says_why(photos, tmp_path, capsys):

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from model.card import ModelCard
 from model.counts import decode_counts
+from model.predictor import probabilities_from_logits
 
 from .distributed import World
 from .metrics import count_metrics
@@ -177,7 +178,7 @@ def evaluate(
         if tta:
             logits = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)).div(2).log()
         losses.append(loss_fn(logits, batch_targets.to(device)) * len(batch_targets))
-        probabilities.append(logits.softmax(1).cpu())
+        probabilities.append(probabilities_from_logits(logits, card.temperature).cpu())
         targets.append(batch_targets)
     probs = torch.cat(probabilities)
     predicted = decode_counts(probs, card.decoding)

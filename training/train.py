@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import shlex
@@ -562,6 +563,19 @@ def finish(
     summary: dict[str, Any] = {"best_epoch": state["best"]["epoch"]}
     if not args.refit:
         summary["validation"] = state["best"]
+    # The shipped weights' temperature, fitted on the validation photos: none are held out
+    # by a refit, nor without --val (the training photos are validated on).
+    not_fitted = (
+        "a refit trains on its validation photos"
+        if args.refit
+        else "validated on its training photos (no --val)"
+        if args.train and not args.val
+        else None
+    )
+    summary["calibration"] = calibrate_training_run(model, loaders, device, not_fitted=not_fitted)
+    print(f"calibration: {describe_calibration(summary['calibration'])}", flush=True)
+    # Test figures as the model serves: at the fitted temperature (median decoding moves).
+    card = dataclasses.replace(card, temperature=summary["calibration"]["temperature"])
     report_set = "test" if "test" in loaders else "val"
     final = evaluate(model, loaders[report_set], loss_fn, device, card, tta=args.tta)
     summary[report_set] = final["metrics"]
@@ -580,21 +594,9 @@ def finish(
             workers=loaders[report_set].num_workers,
         )
         summary["against"] = {**scored, "photos": report_set}
-    # The shipped weights' temperature, fitted on the validation photos: none are held out
-    # by a refit, nor without --val (the training photos are validated on).
-    not_fitted = (
-        "a refit trains on its validation photos"
-        if args.refit
-        else "validated on its training photos (no --val)"
-        if args.train and not args.val
-        else None
-    )
-    summary["calibration"] = calibrate_training_run(model, loaders, device, not_fitted=not_fitted)
-    print(f"calibration: {describe_calibration(summary['calibration'])}", flush=True)
     card = ModelCard(
         **{
             **card.__dict__,
-            "temperature": summary["calibration"]["temperature"],
             "training": {
                 "command": reproducible_command(),
                 "data": str(args.data or args.train),
