@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-inference bench-local synth deploy destroy clean
+.PHONY: demo test java lint bench bench-inference bench-local synth deploy destroy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,27 @@ $(VENV)/.installed-infra: pyproject.toml | $(BIN)/activate
 demo: $(VENV)/.installed  ## the whole system locally on real photos (ARGS="--photos DIR --keep-running")
 	$(BIN)/bincheck demo $(ARGS)
 
-test: $(VENV)/.installed  ## lint, then the whole test suite
+# TorchServe, which tests/test_toolkit_serving.py starts as the endpoint's container does,
+# runs on Java 17: Debian's package where java is missing (as root), else a message and
+# that test is skipped.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+		else \
+			echo "make: no java: the TorchServe serving test will be skipped." \
+				"Install Java 17 (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless)."; \
+		fi; }
+
+test: $(VENV)/.installed java  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy contract lambdas/checker/settings.py \
 		lambdas/retraining/request.py lambdas/retraining/fields.py lambdas/retraining/plan.py \
-		lambdas/retraining/decision.py lambdas/retraining/runs.py
+		lambdas/retraining/decision.py lambdas/retraining/runs.py \
+		lambdas/retraining/instance_types.py lambdas/review/inputs.py lambdas/review/errors.py \
+		lambdas/review/settings.py lambdas/review/views.py
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.installed  ## checker throughput and cold import time

@@ -1,7 +1,9 @@
-"""The model artifact: write and read ``model.tar.gz`` (its layout: ``model/layout.py``)."""
+"""The model artifact: write, read and repack ``model.tar.gz`` (its layout:
+``model/layout.py``). The same files give the same bytes: members sorted, no timestamps."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import tempfile
@@ -11,7 +13,7 @@ import torch
 
 from .backbones import create_backbone
 from .card import ModelCard
-from .layout import CARD, WEIGHTS, code_files
+from .layout import CARD, WEIGHTS, code_files, lib_files, read_card
 from .network import CountingNet
 
 
@@ -29,20 +31,39 @@ def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
         raise ValueError(f"model has K={model.max_count}, card says {card.max_count}")
     weights = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
-    return {WEIGHTS: weights.getvalue(), CARD: card.to_json().encode(), **code_files()}
+    return {
+        WEIGHTS: weights.getvalue(),
+        CARD: card.to_json().encode(),
+        **code_files(),
+        **lib_files(),
+    }
 
 
 def write_artifact(path: str | Path, model: CountingNet, card: ModelCard) -> Path:
     """Write ``model.tar.gz`` atomically (a temp file renamed into place)."""
-    files = artifact_files(model, card)
+    return write_files(path, artifact_files(model, card))
+
+
+def repack(source: str | Path, target: str | Path | None = None) -> Path:
+    """``source``'s weights and card, byte for byte, with this checkout's ``code/`` and
+    this environment's ``lib/``; written to ``target`` (default: over ``source``)."""
+    source = Path(source)
+    read_card(source)  # refuses what is not a model artifact
+    with tarfile.open(source, "r:gz") as tar:
+        kept = {WEIGHTS: _read(tar, WEIGHTS), CARD: _read(tar, CARD)}
+    return write_files(target or source, {**kept, **code_files(), **lib_files()})
+
+
+def write_files(path: str | Path, files: dict[str, bytes]) -> Path:
+    """``files`` (path in the artifact -> bytes) as ``model.tar.gz``, atomically."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            _add(tar, name, data)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp,
-        tarfile.open(fileobj=tmp, mode="w:gz") as tar,
-    ):
-        for name, data in files.items():
-            _add(tar, name, data)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(gzip.compress(raw.getvalue(), mtime=0))
     Path(tmp.name).chmod(0o644)  # temp files are private; an artifact is not
     Path(tmp.name).replace(path)
     return path

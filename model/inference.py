@@ -7,7 +7,8 @@ Requests (see the endpoint contract in docs/contracts.md):
   several photos in one request -> ``{"predictions": [...], "model_version": ...}``, where a
   bad photo gets ``{"error": ..., "status": 4xx}`` in its place and the others are answered.
 
-A photo that cannot be counted is refused with a 4xx and a message, never guessed at.
+A photo that cannot be counted is refused with a 4xx and a message (``BadInput``), never
+guessed at. In the container, ``model/container.py`` turns the refusal into the HTTP answer.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import binascii
 import functools
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from .artifact import read_artifact
 from .images import DEFAULT_MAX_BYTES, BadInput
@@ -28,28 +28,6 @@ from .predictor import Prediction, Predictor
 JSON = "application/json"
 IMAGE_TYPES = {"image/jpeg", "image/jpg", "image/png", "application/x-image"}
 MAX_INSTANCES = 64
-
-try:  # present in the AWS inference containers: carries our status code out of the toolkit
-    from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
-except ImportError:  # pragma: no cover - outside the container
-    _ToolkitError = None
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _statuses(function: F) -> F:
-    """In the container, turn a refusal into the toolkit error that sets the HTTP status."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except BadInput as error:
-            if _ToolkitError is None:
-                raise
-            raise _ToolkitError(error.status, error.message, error.message) from error
-
-    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -81,19 +59,19 @@ def model_fn(model_dir: str) -> Predictor:
     return Predictor(model, card, fast=use_fast)
 
 
-@_statuses
-def input_fn(body: bytes | bytearray | str, content_type: str | None) -> Request:
+def input_fn(body: bytes | bytearray | str | None, content_type: str | None) -> Request:
+    """``body`` is None for a form post: TorchServe hands its fields over apart."""
     media_type = (content_type or "").split(";")[0].strip().lower()
-    data = body.encode() if isinstance(body, str) else bytes(body)
-    if media_type in IMAGE_TYPES:
-        _check_size(len(data), "image")
-        return Request([Photo("body", data)], batch=False)
-    if media_type != JSON:
+    if media_type not in IMAGE_TYPES | {JSON}:
         raise BadInput(
             f"unsupported content type {content_type!r}: send image/jpeg, image/png or "
             "application/json",
             415,
         )
+    data = body.encode() if isinstance(body, str) else bytes(body or b"")
+    if media_type in IMAGE_TYPES:
+        _check_size(len(data), "image")
+        return Request([Photo("body", data)], batch=False)
     try:
         payload = json.loads(data)
     except ValueError as error:
@@ -112,7 +90,6 @@ def input_fn(body: bytes | bytearray | str, content_type: str | None) -> Request
     return Request([photo], batch=False)
 
 
-@_statuses
 def predict_fn(request: Request, predictor: Predictor) -> Answers:
     photos = readable_photos(request)
     outcomes = predictor.predict_decoded(predictor.decode_many(list(photos.values())))
@@ -139,7 +116,6 @@ def gather(request: Request, outcomes: dict[int, Prediction | BadInput]) -> Answ
     return Answers(results, request.batch)  # type: ignore[arg-type]
 
 
-@_statuses
 def output_fn(answers: Answers, accept: str | None) -> tuple[str, str]:
     media_type = (accept or JSON).split(";")[0].strip().lower()
     if media_type not in {JSON, "*/*", ""}:

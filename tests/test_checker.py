@@ -142,6 +142,39 @@ def test_undecodable_photo_reported_by_the_model_is_invalid_image(
     assert check["expected_quantity"] == 1
 
 
+def test_the_models_refusal_is_one_readable_line_in_the_record_and_the_alert(
+    warehouse, endpoint, event_source, inbox, monkeypatch
+):
+    """The first line of what the model said: the text of its JSON error, or of a plain
+    body (the toolkit's default: the message, then a traceback naming server paths)."""
+    monkeypatch.setenv("ALERT_STATUSES", "INVALID_IMAGE")
+    warehouse.set_bin("A-009", 1)
+    toolkit_text = (
+        "corrupt or truncated JPEG image: image file is truncated (16 bytes not processed)\n"
+        "Traceback (most recent call last):\n"
+        '  File "/opt/ml/model/code/model/inference.py", line 46, in wrapper\n'
+        "    return function(*args, **kwargs)\n"
+    )
+    endpoint.fail(
+        model_error(415, json.dumps({"error": "not a JPEG or PNG image\nsecond line"})),
+        model_error(400, toolkit_text),
+    )
+    warehouse.upload("bins/A-009/cap-1.jpg", body=b"\xff\xd8 one")
+    warehouse.upload("bins/A-009/cap-2.jpg", body=b"\xff\xd8 two")
+
+    assert event_source.drain().failed == 0
+
+    expected = {
+        "model rejected the photo: not a JPEG or PNG image",
+        "model rejected the photo: corrupt or truncated JPEG image: image file is truncated "
+        "(16 bytes not processed)",
+    }
+    assert {c["detail"] for c in warehouse.checks()} == expected
+    alerts = inbox.alerts()
+    assert {a["body"]["detail"] for a in alerts} == expected
+    assert {a["attributes"]["status"] for a in alerts} == {"INVALID_IMAGE"}
+
+
 def test_empty_and_oversized_photos_never_reach_the_model(
     warehouse, endpoint, event_source, monkeypatch
 ):

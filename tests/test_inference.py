@@ -14,9 +14,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from PIL import Image
+from ts.context import Context, RequestProcessor
 
 from model import inference
 from model.artifact import read_artifact
+from model.container import transform_fn
 from model.images import BadInput
 from model.predictor import Predictor
 
@@ -200,16 +202,63 @@ def test_oversized_bodies_and_unsupported_accept_types_are_refused(predictor, mo
     assert refusal(predictor, sample_photo(), accept="text/csv").status == 406
 
 
-def test_refusals_reach_the_container_as_its_own_error_with_the_status(predictor, monkeypatch):
-    class ToolkitError(Exception):  # sagemaker_inference.errors.BaseInferenceToolkitError
-        def __init__(self, status_code, message, phrase):
-            super().__init__(status_code, message, phrase)
-            self.status_code = status_code
+def torchserve_context(content_type: str) -> Context:
+    """TorchServe's own request context, as its worker builds it for one request."""
+    context = Context("model", "/opt/ml/model", {}, 1, None, "0.12.0")
+    context.request_processor = [RequestProcessor({"Content-Type": content_type})]
+    return context
 
-    monkeypatch.setattr(inference, "_ToolkitError", ToolkitError)
-    with pytest.raises(ToolkitError) as caught:
-        inference.input_fn(b"x", "text/plain")
-    assert caught.value.status_code == 415
+
+def test_the_container_answers_a_photo_as_the_handler_does(predictor):
+    context = torchserve_context("image/jpeg")
+    text, media_type = transform_fn(predictor, sample_photo(), "image/jpeg", None, context)
+    assert (media_type, json.loads(text)) == ("application/json", ask(predictor, sample_photo()))
+    assert context.get_response_status(0)[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "accept", "status", "phrase"),
+    [
+        (b"{not json", "application/json", None, 400, "Bad Request"),
+        (None, "application/x-www-form-urlencoded", None, 415, "Unsupported Media Type"),
+        (sample_photo(), "image/jpeg", "text/csv", 406, "Not Acceptable"),
+    ],
+)
+def test_the_container_answers_a_refusal_as_json_with_its_status(
+    predictor, body, content_type, accept, status, phrase
+):
+    """The toolkit would answer a raised refusal with its message and a traceback, as text."""
+    context = torchserve_context(content_type)
+    text, media_type = transform_fn(predictor, body, content_type, accept, context)
+    refused = refusal(predictor, body, content_type, accept or "application/json")
+    assert json.loads(text) == {"error": refused.message}
+    assert media_type == "application/json"
+    assert context.get_response_status(0) == (status, phrase)
+
+
+def test_the_container_answers_a_failure_as_a_json_500_and_logs_the_traceback(
+    predictor, photos_bucket, caplog
+):
+    photos_bucket.put_bucket_policy(
+        Bucket="photos",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    body = '{"s3_uri": "s3://photos/bins/B/00579.jpg"}'
+    context = torchserve_context("application/json")
+    text, _ = transform_fn(predictor, body, "application/json", None, context)
+    assert context.get_response_status(0)[0] == 500
+    assert json.loads(text) == {
+        "error": "ClientError: An error occurred (403) when calling the HeadObject operation: "
+        "Forbidden"
+    }
+    assert "Traceback" in caplog.text  # for the endpoint's log, not for the caller
 
 
 def test_fast_path_gives_the_plain_paths_counts_on_real_photos(confident_artifact):

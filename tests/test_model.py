@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import tarfile
+from importlib import metadata
 
 import pytest
 import torch
 from torch import nn
 
-from model.artifact import build_model, read_artifact, write_artifact
+from model.artifact import build_model, read_artifact, repack, write_artifact
 from model.backbones import create_backbone
 from model.card import ModelCard
 from model.folding import fold_batchnorm
@@ -98,9 +100,13 @@ def test_artifact_round_trip(model_artifact, tmp_path):
             "model.pt",
             "model_card.json",
             "code/inference.py",
-            "code/requirements.txt",
+            "code/model/network.py",
+            "lib/timm/__init__.py",
+            f"lib/timm-{metadata.version('timm')}.dist-info/licenses/LICENSE",
         } <= names
-        assert "code/model/network.py" in names
+        # Nothing the toolkit would pip-install at start, no bytecode, no ImageNet labels.
+        assert "code/requirements.txt" not in names
+        assert not [n for n in names if "__pycache__" in n or n.startswith("lib/timm/data/_info")]
         tar.extractall(tmp_path, filter="data")  # as SageMaker does into /opt/ml/model
     assert oct(model_artifact.stat().st_mode & 0o777) == "0o644"
 
@@ -123,17 +129,20 @@ def test_artifact_refuses_a_card_that_does_not_match(tmp_path):
 
 
 def test_artifact_code_runs_without_the_repository(model_artifact, tmp_path):
-    """The container imports code/inference.py with code/ on the path and nothing else."""
+    """The container imports code/inference.py with code/ on the path and nothing else;
+    timm comes from the artifact's lib/ (tests/test_toolkit_serving.py hides this
+    environment's)."""
     with tarfile.open(model_artifact) as tar:
         tar.extractall(tmp_path, filter="data")
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1] + '/code');"
         "import inference, model;"
-        "assert model.__file__.startswith(sys.argv[1]), model.__file__;"
         "p = inference.model_fn(sys.argv[1]);"
+        "import timm;"
+        "assert model.__file__.startswith(sys.argv[1]), model.__file__;"
+        "assert timm.__file__.startswith(sys.argv[1] + '/lib/'), timm.__file__;"
         "data = open(sys.argv[2], 'rb').read();"
-        "print(inference.output_fn(inference.predict_fn("
-        "inference.input_fn(data, 'image/jpeg'), p), 'application/json')[0])"
+        "print(inference.transform_fn(p, data, 'image/jpeg', 'application/json')[0])"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path), str(SAMPLES / "images" / "00579.jpg")],
@@ -144,3 +153,33 @@ def test_artifact_code_runs_without_the_repository(model_artifact, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"model_version": "test-1"' in result.stdout
+
+
+def test_repack_keeps_the_weights_and_card_and_brings_this_checkouts_code(model_artifact, tmp_path):
+    """``repack`` rebuilds a shipped artifact's code/ and lib/ (older code, a
+    requirements.txt the toolkit would pip-install at every start) around the same bytes of
+    model.pt and model_card.json; the same contents give the same file."""
+    with tarfile.open(model_artifact) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    older = {
+        "model.pt": files["model.pt"],
+        "model_card.json": files["model_card.json"],
+        "code/inference.py": b"from model.inference import input_fn  # noqa\n",
+        "code/requirements.txt": b"timm>=1.0.9\n",
+    }
+    source = tmp_path / "older.tar.gz"
+    with tarfile.open(source, "w:gz") as tar:
+        for name, data in older.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+    first = repack(source, tmp_path / "first.tar.gz")
+    with tarfile.open(first) as tar:
+        repacked = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    assert repacked == files  # what write_artifact writes today, weights and card untouched
+    assert repack(source).read_bytes() == first.read_bytes()  # in place, byte for byte
+
+    (tmp_path / "weights.tar.gz").write_bytes(b"not a tarball")
+    with pytest.raises(ValueError, match="is not a model artifact"):
+        repack(tmp_path / "weights.tar.gz")

@@ -12,9 +12,12 @@ from contract.decision import CountPrediction, InvalidPrediction
 
 from .photos import PhotoStore
 
+MAX_MESSAGE = 500  # characters of the model's message kept in the record and the alert
+
 
 class ImageRejected(Exception):
-    """The model refused the photo with a 4xx (undecodable, too large...): permanent."""
+    """The model refused the photo with a 4xx (undecodable, too large...): permanent. Its
+    text is the model's own message, one line."""
 
 
 class CountingEndpoint:
@@ -48,8 +51,7 @@ class CountingEndpoint:
             # 4xx from the model container means the photo itself is bad; everything else
             # (5xx, throttling left after botocore's retries) is worth another try later.
             if _is_client_error_from_model(error):
-                message = error.response.get("OriginalMessage") or str(error)
-                raise ImageRejected(message[:500]) from error
+                raise ImageRejected(model_message(error)) from error
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         raw = response["Body"].read()
@@ -65,3 +67,17 @@ class CountingEndpoint:
 def _is_client_error_from_model(error: ClientError) -> bool:
     original_status = error.response.get("OriginalStatusCode") or 0
     return error.response["Error"]["Code"] == "ModelError" and 400 <= original_status < 500
+
+
+def model_message(error: ClientError) -> str:
+    """The first line of what the model said: the text of its ``{"error": ...}`` body, else
+    the body's own first line (a server that answers a traceback keeps it to itself)."""
+    body = error.response.get("OriginalMessage") or error.response["Error"].get("Message") or ""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+        body = payload["error"]
+    lines = body.strip().splitlines()
+    return (lines[0].strip() if lines else str(error))[:MAX_MESSAGE]
