@@ -185,12 +185,13 @@ def instant_waits(monkeypatch: Any) -> list[int]:
 
 
 def run_execution(
-    state_machine_arn: str, payload: dict, *, name: str = "run-1", timeout_s: float = 30
+    state_machine_arn: str, payload: dict, *, name: str = "run-1", timeout_s: float = 120
 ) -> dict:
     """Starts an execution and returns its description and history once it has ended.
 
     Named, because moto leaves an unnamed execution's name (``$$.Execution.Name``) null
-    where AWS makes one up."""
+    where AWS makes one up. An execution takes seconds; ``timeout_s`` allows for a machine
+    busy with other work."""
     sfn = boto3.client("stepfunctions")
     arn = sfn.start_execution(
         stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)

@@ -112,6 +112,25 @@ def test_validate_refuses_data_outside_the_training_bucket(bucket):
         handlers.validate(_event({"data": "s3://somewhere-else/data/abid/"}), None)
 
 
+def test_validate_refuses_what_sagemakers_api_would_before_any_job_starts(bucket):
+    bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
+    request = {
+        "data": DATA,
+        "instance_type": "ml.inf2.xlarge",  # an inference type
+        "hyperparameters": {f"option_{i}": i for i in range(92)},
+    }
+
+    with pytest.raises(InvalidRequest) as refused:
+        handlers.validate(_event(request), None)
+
+    assert refused.value.problems == [
+        "instance_type must be a type SageMaker trains on, such as ml.g5.xlarge, got "
+        "'ml.inf2.xlarge' (nearest: ml.p2.xlarge, ml.r8i.xlarge, ml.r7i.xlarge)",
+        "hyperparameters may name at most 90 options, got 92: SageMaker takes 100 a job, "
+        "and the pipeline sets 10",
+    ]
+
+
 def test_validate_refuses_a_record_without_a_model_before_any_job_starts(bucket):
     bucket.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count\n")
     ssm = boto3.client("ssm")

@@ -3,13 +3,25 @@ promotion decision, one run at a time. No mocks."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import botocore.session
 import pytest
 
 from lambdas.retraining.decision import RecordError, check_record, decide
-from lambdas.retraining.fields import NOT_FOR_TUNING, SWITCHES
+from lambdas.retraining.fields import (
+    API_HYPERPARAMETERS,
+    MAX_HYPERPARAMETER_BYTES,
+    MAX_HYPERPARAMETER_VALUE,
+    MAX_HYPERPARAMETERS,
+    MAX_S3_URI,
+    NOT_FOR_TUNING,
+    PLANNED,
+    SWITCHES,
+)
+from lambdas.retraining.instance_types import TRAINING_INSTANCE_TYPES
 from lambdas.retraining.plan import plan, run_id
 from lambdas.retraining.request import InvalidRequest, RunRequest, parse_request
 from lambdas.retraining.runs import RunInProgress, check_first, started
@@ -66,7 +78,8 @@ def test_every_problem_is_reported_at_once():
     expected = [
         "data must be in the pipeline's bucket s3://training-bucket/data/",
         "data must be a folder under data/ of the bucket",
-        "instance_type must be a SageMaker type such as ml.g5.xlarge, got 'g5.xlarge'",
+        "instance_type must be a type SageMaker trains on, such as ml.g5.xlarge, got "
+        "'g5.xlarge' (nearest: ml.g5.xlarge,",
         "max_jobs must be a whole number in 1..500, got 0",
         "max_parallel_jobs must be a whole number in 1..100, got True",
         "objective must be one of accuracy, off_by_one, rmse, mae, got 'f1'",
@@ -386,3 +399,106 @@ def test_extra_data_is_checked_as_data_is_and_every_problem_reported():
         parse_request({"data": DATA, "extra_data": [3]})
     with pytest.raises(InvalidRequest, match="hyperparameter 'extra-train' is set by the pipeline"):
         parse_request({"data": DATA, "hyperparameters": {"extra_train": "/opt/ml/x"}})
+
+
+def _sagemaker_input(operation: str):
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return model.operation_model(operation).input_shape
+
+
+def test_an_instance_type_is_one_sagemaker_trains_on_as_its_api_model_says():
+    training = _sagemaker_input("CreateTrainingJob").members["ResourceConfig"]
+    tuning = _sagemaker_input("CreateHyperParameterTuningJob").members["TrainingJobDefinition"]
+    for resources in (training, tuning.members["ResourceConfig"]):
+        api_types = set(resources.members["InstanceType"].enum)
+        assert sorted(TRAINING_INSTANCE_TYPES - api_types) == []  # all are the API's
+    assert RunRequest(data="").instance_type in TRAINING_INSTANCE_TYPES
+    request = parse_request({"data": DATA, "instance_type": "ml.g6e.12xlarge"})
+    assert request.instance_type == "ml.g6e.12xlarge"
+
+    # Notebook and endpoint types look like training types; the API refuses them.
+    for refused, nearest in (
+        ("ml.t2.medium", "ml.t3.medium"),
+        ("ml.inf2.xlarge", "ml.p2.xlarge, ml.r8i.xlarge, ml.r7i.xlarge"),
+    ):
+        assert refused not in api_types
+        with pytest.raises(InvalidRequest) as rejected:
+            parse_request({"data": DATA, "instance_type": refused})
+        assert rejected.value.problems == [
+            "instance_type must be a type SageMaker trains on, such as ml.g5.xlarge, got "
+            f"{refused!r} (nearest: {nearest})"
+        ]
+    with pytest.raises(InvalidRequest, match=r"got \['ml.g5.xlarge'\]$"):
+        parse_request({"data": DATA, "instance_type": ["ml.g5.xlarge"]})
+
+
+def test_hyperparameters_stay_within_sagemakers_limits_less_what_the_pipeline_sets():
+    static = _sagemaker_input("CreateHyperParameterTuningJob").members["TrainingJobDefinition"]
+    for shape in (
+        _sagemaker_input("CreateTrainingJob").members["HyperParameters"],
+        static.members["StaticHyperParameters"],
+    ):
+        assert shape.metadata["max"] == API_HYPERPARAMETERS
+        assert shape.value.metadata["max"] == MAX_HYPERPARAMETER_VALUE
+        assert shape.key.metadata["max"] >= 63  # a train.py option's longest name
+    most = {f"option_{i}": i for i in range(MAX_HYPERPARAMETERS)}
+    most["option_0"] = "v" * MAX_HYPERPARAMETER_VALUE
+
+    request = parse_request({"data": DATA, "hyperparameters": most})
+
+    # 90: with the tuned four, select and version, the toolkit's three and the one a tuning
+    # job adds to its trials, 100.
+    assert MAX_HYPERPARAMETERS == 90
+    assert len(request.hyperparameters) == MAX_HYPERPARAMETERS
+    planned = plan(request, bucket="b", run="r", production_model="s3://b/m.tar.gz")
+    assert len(planned["hyperparameters"]) == MAX_HYPERPARAMETERS + len(PLANNED)
+
+    too_many = {**most, "one_more": 1}
+    too_long = {"note": "v" * (MAX_HYPERPARAMETER_VALUE + 1)}
+    with pytest.raises(InvalidRequest) as rejected:
+        parse_request({"data": DATA, "hyperparameters": too_many})
+    assert rejected.value.problems == [
+        "hyperparameters may name at most 90 options, got 91: SageMaker takes 100 a job, "
+        "and the pipeline sets 10"
+    ]
+    with pytest.raises(InvalidRequest) as rejected:
+        parse_request({"data": DATA, "hyperparameters": too_long})
+    assert rejected.value.problems == [
+        "hyperparameter 'note' is 2,501 characters long; SageMaker takes values of at most 2,500"
+    ]
+
+
+def test_hyperparameters_fit_twice_in_a_step_functions_state():
+    """Within SageMaker's limits, 91 values of 2,500 characters would make a state of more
+    than Step Functions' 256 KiB: the request's share is 64 KiB of JSON (as UTF-8)."""
+    values = MAX_HYPERPARAMETER_BYTES // MAX_HYPERPARAMETER_VALUE  # 26 full values fit...
+    fits = {f"option-{i:02d}": "v" * MAX_HYPERPARAMETER_VALUE for i in range(values)}
+    parse_request({"data": DATA, "hyperparameters": fits})
+    # ... a 27th does not; nor do accented values of half the characters (2 bytes each).
+    for over in (
+        {**fits, "option-99": "v" * MAX_HYPERPARAMETER_VALUE},
+        {name: "é" * (MAX_HYPERPARAMETER_VALUE // 2 + 100) for name in fits},
+    ):
+        size = len(json.dumps(over, ensure_ascii=False).encode())
+        with pytest.raises(InvalidRequest) as rejected:
+            parse_request({"data": DATA, "hyperparameters": over})
+        assert rejected.value.problems == [
+            f"hyperparameters take {size:,} bytes as JSON, more than 65,536: a run's state, "
+            "which Step Functions limits to 256 KiB, holds them twice"
+        ]
+
+
+def test_a_data_folder_uri_is_at_most_as_long_as_sagemaker_takes():
+    channel = _sagemaker_input("CreateTrainingJob").members["InputDataConfig"].member
+    s3_uri = channel.members["DataSource"].members["S3DataSource"].members["S3Uri"]
+    assert s3_uri.metadata["max"] == MAX_S3_URI
+    start = "s3://training-bucket/data/"
+    longest = start + "x" * (MAX_S3_URI - len(start) - 1) + "/"
+
+    assert parse_request({"data": longest}).data == longest
+    with pytest.raises(InvalidRequest) as rejected:
+        parse_request({"data": DATA, "extra_data": [longest[:-1] + "x/"]})
+    assert rejected.value.problems == [
+        "extra_data[0] is 1,025 characters long as a folder URI; SageMaker takes S3 URIs of "
+        "at most 1,024"
+    ]

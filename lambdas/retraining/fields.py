@@ -3,27 +3,48 @@ a missing field (the default applies), or records a problem and the field's name
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from .instance_types import TRAINING_INSTANCE_TYPES
+
 DATA_FOLDER = "data/"  # the training role reads this folder of the bucket, nothing else
 # Extra training folders: each is a channel of every job (SageMaker allows 20 in all).
 MAX_EXTRA_DATA = 4
+MAX_S3_URI = 1024  # SageMaker's S3Uri, in a channel as anywhere
 LOSSES = ("ce", "ordinal")
 TUNED = frozenset({"lr", "batch-size", "weight-decay", "loss"})
+PLANNED = frozenset({"select", "version"})  # plan.py sets them for every job
+# SageMaker's PyTorch toolkit reads the entry point, the code and its log level from these,
+# which the state machine sets (infra/pipeline/construct.py); a tuning job adds the last
+# one to each trial.
+TOOLKIT = frozenset(
+    {"sagemaker_program", "sagemaker_submit_directory", "sagemaker_container_log_level"}
+)
+ADDED_BY_TUNING = frozenset({"_tuning_objective_metric"})
+# SageMaker takes 100 hyperparameters a job (CreateTrainingJob's HyperParameters, a tuning
+# job's StaticHyperParameters), values of at most 2,500 characters: the request has what the
+# pipeline leaves. Names are train.py options, far shorter than the API's 256 characters.
+API_HYPERPARAMETERS = 100
+MAX_HYPERPARAMETERS = API_HYPERPARAMETERS - len(TUNED | PLANNED | TOOLKIT | ADDED_BY_TUNING)
+MAX_HYPERPARAMETER_VALUE = 2500
+# Step Functions limits a state to 256 KiB of JSON, and a run's state holds the request's
+# hyperparameters twice (the plan, and the final job's description): a quarter for them.
+MAX_HYPERPARAMETER_BYTES = 64 * 1024
 # Set by the pipeline itself; data locations SageMaker gives train.py (the production model
 # too: its channel); and the split seed, which fixes the held-out test photos of a data
 # folder: every run tests on the same ones.
-RESERVED = TUNED | {"select", "version", "data", "extra-train", "train", "val", "test"}
+RESERVED = TUNED | PLANNED | {"data", "extra-train", "train", "val", "test"}
 RESERVED |= {"split-seed", "against", "model-dir", "output-dir", "checkpoint-dir"}
 # train.py's switches, which take true or false: a JSON boolean is passed as one of those.
 SWITCHES = frozenset({"tta", "freeze-backbone"})
 # A refit validates nothing: the tuning jobs would have no figure to be ranked by.
 NOT_FOR_TUNING = frozenset({"refit"})
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)")
-_INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.(\d*x?large|metal)")
 _HYPERPARAMETER = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
@@ -96,14 +117,26 @@ class FieldReader:
             self._bad(
                 name, f"{label} must be a folder under {DATA_FOLDER} of the bucket, got {value}"
             )
-        return str(value).rstrip("/") + "/"
+        folder = str(value).rstrip("/") + "/"
+        if len(folder) > MAX_S3_URI:
+            self._bad(
+                name,
+                f"{label} is {len(folder):,} characters long as a folder URI; SageMaker takes "
+                f"S3 URIs of at most {MAX_S3_URI:,}",
+            )
+        return folder
 
     def instance_type(self) -> str | None:
+        """One of the types SageMaker trains on (``instance_types.py``)."""
         value = self.values.get("instance_type")
-        if value is not None and not (isinstance(value, str) and _INSTANCE_TYPE.fullmatch(value)):
+        if value is not None and not (isinstance(value, str) and value in TRAINING_INSTANCE_TYPES):
+            types = sorted(TRAINING_INSTANCE_TYPES)
+            nearest = difflib.get_close_matches(value, types) if isinstance(value, str) else []
+            hint = f" (nearest: {', '.join(nearest)})" if nearest else ""
             self._bad(
                 "instance_type",
-                f"instance_type must be a SageMaker type such as ml.g5.xlarge, got {value!r}",
+                "instance_type must be a type SageMaker trains on, such as ml.g5.xlarge, got "
+                f"{value!r}{hint}",
             )
             return None
         return value
@@ -182,7 +215,8 @@ class FieldReader:
 
     def hyperparameters(self) -> dict[str, str] | None:
         """train.py options for every job, ``--name value``: a name's underscores are read as
-        dashes, as train.py spells its options."""
+        dashes, as train.py spells its options. Within SageMaker's limits, less what the
+        pipeline sets, and Step Functions' (``MAX_HYPERPARAMETER_BYTES``)."""
         value = self.values.get("hyperparameters")
         if value is None:
             return None
@@ -218,8 +252,29 @@ class FieldReader:
                     f"hyperparameter {name!r} must be a string or a number (true or false "
                     f"only for the switches {', '.join(sorted(SWITCHES))}), got {raw_value!r}",
                 )
+            elif len(str(raw_value)) > MAX_HYPERPARAMETER_VALUE:
+                self._bad(
+                    "hyperparameters",
+                    f"hyperparameter {name!r} is {len(str(raw_value)):,} characters long; "
+                    f"SageMaker takes values of at most {MAX_HYPERPARAMETER_VALUE:,}",
+                )
             else:
                 result[name] = str(raw_value)
+        if len(value) > MAX_HYPERPARAMETERS:
+            self._bad(
+                "hyperparameters",
+                f"hyperparameters may name at most {MAX_HYPERPARAMETERS} options, got "
+                f"{len(value)}: SageMaker takes {API_HYPERPARAMETERS} a job, and the pipeline "
+                f"sets {API_HYPERPARAMETERS - MAX_HYPERPARAMETERS}",
+            )
+        size = len(json.dumps(result, ensure_ascii=False).encode())
+        if size > MAX_HYPERPARAMETER_BYTES:
+            self._bad(
+                "hyperparameters",
+                f"hyperparameters take {size:,} bytes as JSON, more than "
+                f"{MAX_HYPERPARAMETER_BYTES:,}: a run's state, which Step Functions limits to "
+                "256 KiB, holds them twice",
+            )
         return result
 
 
