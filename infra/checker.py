@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -14,9 +14,8 @@ from constructs import Construct
 from contract.keys import PHOTO_PREFIX
 
 from .config import BinCheckConfig
-from .functions import function_code
-
-POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the managed Powertools layers
+from .functions import function_code, powertools_layer, python_runtime
+from .log_groups import function_role, log_group
 
 
 class CheckerService(Construct):
@@ -64,18 +63,13 @@ class CheckerService(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
-        runtime_tag = "python" + config.python_runtime.replace(".", "")
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-{runtime_tag}-x86_64:{config.powertools_layer_version}",
-        )
+        powertools = powertools_layer(self, "Powertools", config)
+        self.logs = log_group(self, "FunctionLogs", config=config)
         self.function = lambda_.Function(
             self,
             "Function",
             description="Checks each bin photo against the bin's expected quantity",
-            runtime=lambda_.Runtime(f"python{config.python_runtime}", lambda_.RuntimeFamily.PYTHON),
+            runtime=python_runtime(config),
             architecture=lambda_.Architecture.X86_64,
             code=function_code("checker"),  # lambdas/checker/ and contract/ only
             handler="checker.handler.lambda_handler",
@@ -84,6 +78,13 @@ class CheckerService(Construct):
             memory_size=config.function_memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             environment={**environment, **config.checker_environment()},
+            log_group=self.logs,
+            role=function_role(
+                self,
+                "FunctionRole",
+                logs_to=self.logs,
+                description="Checker function: its own logs; the stack grants the rest",
+            ),
         )
         self.function.add_event_source(
             sources.SqsEventSource(

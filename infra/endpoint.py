@@ -14,8 +14,10 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from contract.keys import PHOTO_PREFIX
+from model.layout import MODEL_SERVER_ENVIRONMENT
 
 from .config import BinCheckConfig
+from .log_groups import log_group
 from .model_artifact import build_serving_artifact
 
 VARIANT = "AllTraffic"
@@ -56,7 +58,13 @@ class CountingEndpoint(Construct):
         self.model_artifact = self._model_artifact(config)
         self.model_data_url = self.model_artifact.s3_object_url
         images = CfnMapping(self, "PyTorchInferenceImage", mapping=pytorch_images(config))
-        self.role = self._role(config, photos, images.find_in_map(Aws.REGION, "registry"))
+        # SageMaker's own name for the endpoint's logs: declared here so that it expires,
+        # created before the endpoint so that SageMaker finds it rather than making one.
+        self.logs = log_group(
+            self, "Logs", config=config, name=f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
+        )
+        self.network_isolation = config.endpoint_network_isolation
+        self.role = self._role(photos, images.find_in_map(Aws.REGION, "registry"))
         # What a model of this endpoint is, for the training pipeline's models too.
         self.image_uri = images.find_in_map(Aws.REGION, "uri")
         self.container_environment = {
@@ -64,6 +72,7 @@ class CountingEndpoint(Construct):
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
             "BINCHECK_FAST_PATH": "1",
+            **MODEL_SERVER_ENVIRONMENT,  # TorchServe's request limit above the contract's
         }
         model = self._model()
         self.volume_key = kms.Key(
@@ -98,7 +107,7 @@ class CountingEndpoint(Construct):
             asset_hash_type=AssetHashType.CUSTOM,
         )
 
-    def _role(self, config: BinCheckConfig, photos: s3.IBucket, registry: str) -> iam.Role:
+    def _role(self, photos: s3.IBucket, registry: str) -> iam.Role:
         role = iam.Role(
             self,
             "ExecutionRole",
@@ -106,16 +115,12 @@ class CountingEndpoint(Construct):
             description="Counting endpoint: read the model and the photos, write logs and metrics",
         )
         # The model artifact (one object), and photos named in s3_uri requests: the model
-        # reads the photo itself, and only photos.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[
-                    self.model_artifact.bucket.arn_for_objects(self.model_artifact.s3_object_key),
-                    photos.arn_for_objects(f"{PHOTO_PREFIX}*"),
-                ],
-            )
-        )
+        # reads the photo itself, and only photos. An isolated model has no network to
+        # read anything with (the checker sends the bytes).
+        readable = [self.model_artifact.bucket.arn_for_objects(self.model_artifact.s3_object_key)]
+        if not self.network_isolation:
+            readable.append(photos.arn_for_objects(f"{PHOTO_PREFIX}*"))
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=readable))
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
@@ -134,15 +139,9 @@ class CountingEndpoint(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                    f"/aws/sagemaker/Endpoints/{config.endpoint_name}:*"
-                ],
-            )
-        )
+        # Its own log group only. CreateLogGroup as SageMaker's execution role documentation
+        # lists it: the group exists, so the call creates nothing.
+        self.logs.grant(role, "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
         return role
 
     def _model(self) -> sagemaker.CfnModel:
@@ -155,6 +154,7 @@ class CountingEndpoint(Construct):
                 model_data_url=self.model_data_url,
                 environment=self.container_environment,
             ),
+            enable_network_isolation=self.network_isolation,
         )
 
     def _data_capture(
@@ -210,8 +210,9 @@ class CountingEndpoint(Construct):
             endpoint_name=config.endpoint_name,
             endpoint_config_name=endpoint_config.attr_endpoint_config_name,
         )
-        # The role's policy must exist before SageMaker fetches the model for the endpoint.
-        endpoint.node.add_dependency(self.role)
+        # The role's policy must exist before SageMaker fetches the model for the endpoint,
+        # and the log group before SageMaker would create it.
+        endpoint.node.add_dependency(self.role, self.logs)
         return endpoint
 
     def _autoscaling(self, config: BinCheckConfig) -> None:

@@ -16,25 +16,33 @@ import shutil
 import time
 from pathlib import Path
 
+from aws_cdk import Aws
 from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
 
-from .config import REPO
+from .config import REPO, BinCheckConfig
 
+POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the managed Powertools layers
 BUILD = REPO / "build" / "functions"
 STALE_S = 3600  # older stagings of other contents are removed after an hour
 # function -> the repository folders its asset holds, each at the asset's root
 SOURCES: dict[str, tuple[str, ...]] = {
     "checker": ("lambdas/checker", "contract"),
+    "review": ("lambdas/review", "contract"),  # the review API and its backlog metrics
     "retraining": ("lambdas/retraining",),
 }
 
 
+ASSET_SUFFIXES = {".py", ".html", ".css", ".js"}
+
+
 def source_files(name: str) -> dict[str, bytes]:
-    """The asset's files by path: every ``.py`` of the function's folders."""
+    """The asset's files by path: every ``.py`` of the function's folders, and the web
+    files of the review page (``lambdas/review/page/``)."""
     files: dict[str, bytes] = {}
     for folder in SOURCES[name]:
         root = REPO / folder
-        for path in sorted(root.rglob("*.py")):
+        for path in sorted(p for p in root.rglob("*") if p.suffix in ASSET_SUFFIXES):
             if "__pycache__" not in path.parts:
                 files[f"{root.name}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
     return files
@@ -67,3 +75,18 @@ def stage(name: str, folder: Path = BUILD) -> Path:
 def function_code(name: str) -> lambda_.Code:
     """The function's asset, staged from this checkout."""
     return lambda_.Code.from_asset(str(stage(name)))
+
+
+def python_runtime(config: BinCheckConfig) -> lambda_.Runtime:
+    return lambda_.Runtime(f"python{config.python_runtime}", lambda_.RuntimeFamily.PYTHON)
+
+
+def powertools_layer(scope: Construct, id: str, config: BinCheckConfig) -> lambda_.ILayerVersion:
+    """The AWS-managed Powertools for AWS Lambda (Python) v3 layer, x86_64, of the runtime."""
+    runtime_tag = "python" + config.python_runtime.replace(".", "")
+    return lambda_.LayerVersion.from_layer_version_arn(
+        scope,
+        id,
+        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-{runtime_tag}-x86_64:{config.powertools_layer_version}",
+    )

@@ -14,6 +14,7 @@ from contract.decision import Status
 
 from .config import BinCheckConfig
 from .endpoint import CountingEndpoint
+from .review import ReviewService
 
 
 class Monitoring(Construct):
@@ -29,6 +30,7 @@ class Monitoring(Construct):
         endpoint: CountingEndpoint,
         alarms: list[cloudwatch.Alarm],
         ops: sns.ITopic,
+        review: ReviewService,
     ) -> None:
         super().__init__(scope, id)
         checks = {
@@ -58,8 +60,62 @@ class Monitoring(Construct):
         queue_age = queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1))
         function_errors = function.metric_errors(period=Duration.minutes(1))
 
+        # lambdas/review/backlog.py publishes both every five minutes.
+        pending_reviews, oldest_review = (
+            cloudwatch.Metric(
+                namespace=config.metrics_namespace,
+                metric_name=name,
+                dimensions_map={"service": config.service_name},
+                statistic="Maximum",
+                period=Duration.minutes(5),
+                label=label,
+            )
+            for name, label in (
+                ("PendingReviews", "pending reviews"),
+                ("OldestPendingReviewAgeSeconds", "oldest pending review (s)"),
+            )
+        )
         alarms = [
             *alarms,
+            cloudwatch.Alarm(
+                self,
+                "ReviewBacklogAlarm",
+                alarm_description=f"At least {config.review_backlog_alarm} checks wait for review",
+                metric=pending_reviews,
+                threshold=config.review_backlog_alarm,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "OldestReviewAlarm",
+                alarm_description=(
+                    f"A check has waited for review more than {config.review_oldest_alarm_h} h"
+                ),
+                metric=oldest_review,
+                threshold=config.review_oldest_alarm_h * 3600,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ReviewErrorsAlarm",
+                alarm_description="The review API or backlog function failed invocations",
+                metric=cloudwatch.MathExpression(
+                    expression="FILL(api, 0) + FILL(backlog, 0)",
+                    using_metrics={
+                        "api": review.function.metric_errors(period=Duration.minutes(5)),
+                        "backlog": review.backlog_function.metric_errors(
+                            period=Duration.minutes(5)
+                        ),
+                    },
+                    period=Duration.minutes(5),
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
             cloudwatch.Alarm(
                 self,
                 "QueueAgeAlarm",
@@ -110,6 +166,9 @@ class Monitoring(Construct):
                 title="Dead letters",
                 left=[dead_letters.metric_approximate_number_of_messages_visible()],
                 width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Review backlog", left=[pending_reviews], right=[oldest_review], width=24
             ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24),
         )

@@ -12,6 +12,7 @@ from .checker import CheckerService
 from .config import BinCheckConfig
 from .endpoint import CountingEndpoint
 from .pipeline import TrainingPipeline
+from .review import ReviewService
 
 PACK = "AwsSolutions::AwsSolutions-"
 LAMBDA_LOGS = (
@@ -35,11 +36,6 @@ def acknowledge_findings(
         "uses is published for; the runtime is configuration (python_runtime).",
     )
     _ack(
-        function,
-        LAMBDA_LOGS,
-        "The basic execution role only lets the function write its own CloudWatch logs.",
-    )
-    _ack(
         policy,
         "IAM5[Resource::*]",
         "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level "
@@ -50,11 +46,6 @@ def acknowledge_findings(
         "IAM5[Resource::<StoragePhotos333B189A.Arn>/bins/*]",
         "GetObject on photo keys only (bins/<bin_id>/<capture>): the function reads any photo "
         "it is notified about.",
-    )
-    _ack(
-        policy,
-        "IAM5[Resource::<TablesChecks927F8C21.Arn>/index/*]",
-        "grant_write_data covers the checks table's own by-status index.",
     )
     _ack(
         policy,
@@ -70,17 +61,12 @@ def acknowledge_findings(
         "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
         "permissions; PutMetricData is limited to SageMaker's namespace by condition.",
     )
-    _ack(
-        role_policy,
-        "IAM5[Resource::<StoragePhotos333B189A.Arn>/bins/*]",
-        "The model reads the photo named in an s3_uri request: photo keys only.",
-    )
-    _ack(
-        role_policy,
-        "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-        "/aws/sagemaker/Endpoints/bincheck-counter:*]",
-        "Log streams of this endpoint's own log group; SageMaker names the streams.",
-    )
+    if not endpoint.network_isolation:
+        _ack(
+            role_policy,
+            "IAM5[Resource::<StoragePhotos333B189A.Arn>/bins/*]",
+            "The model reads the photo named in an s3_uri request: photo keys only.",
+        )
 
     if config.data_capture_percent:
         _ack(
@@ -102,7 +88,9 @@ def acknowledge_findings(
         _ack(
             notifications,
             LAMBDA_LOGS,
-            "CDK's own custom resource that configures the bucket notification writes its logs.",
+            "CDK's own handler that configures the bucket notification at deployment: CDK "
+            "gives it the managed basic execution role (log actions on any log group) and "
+            "no way to replace it; the stack's own functions write only to their own groups.",
         )
 
 
@@ -130,11 +118,6 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
             "GetObject of training jobs' output.tar.gz (metrics.json) only: job names vary.",
         ),
     ):
-        _ack(
-            function.role,
-            LAMBDA_LOGS,
-            "The basic execution role only lets the function write its own CloudWatch logs.",
-        )
         _ack(policy(function.role), f"IAM5[Resource::{bucket}/{objects}]", reason)
 
     training = policy(pipeline.training_role)
@@ -143,9 +126,9 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
         ("checkpoints/*", "Spot training jobs write and read back their own checkpoints."),
         ("jobs/*", "Training jobs write model.tar.gz and output.tar.gz under their own names."),
         (
-            "jobs/*/output/model.tar.gz",
-            "Training jobs score the production model, a promoted job's model.tar.gz, on their "
-            "test photos; job names vary by run.",
+            "promoted/*/model.tar.gz",
+            "Training jobs score the production model, a promoted copy (read only), on their "
+            "test photos; model versions vary by run.",
         ),
     ]
     log_groups = [("TrainingJobs", "training jobs")]
@@ -180,9 +163,9 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
         )
     _ack(
         policy(pipeline.endpoint_role),
-        f"IAM5[Resource::{bucket}/jobs/*/output/model.tar.gz]",
-        "The endpoint serves the models the pipeline promotes: model.tar.gz of training jobs "
-        "only, whose names vary by run.",
+        f"IAM5[Resource::{bucket}/promoted/*/model.tar.gz]",
+        "The endpoint serves the models the pipeline promotes: the copies under promoted/ "
+        "only, whose versions vary by run.",
     )
 
     machine = policy(pipeline.state_machine.role)
@@ -211,6 +194,18 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
         )
     _ack(
         machine,
+        f"IAM5[Resource::{bucket}/jobs/*/output/model.tar.gz]",
+        "The promotion copies the candidate's model.tar.gz (GetObject) from its training "
+        "job's output; job names vary by run.",
+    )
+    _ack(
+        machine,
+        f"IAM5[Resource::{bucket}/promoted/*/model.tar.gz]",
+        "The promotion writes the copy the endpoint serves under promoted/<version>/ "
+        "(PutObject); only the state machine writes there, versions vary by run.",
+    )
+    _ack(
+        machine,
         "IAM5[Resource::*]",
         "X-Ray tracing (PutTraceSegments, GetSamplingRules...) and CloudWatch Logs delivery "
         "(CreateLogDelivery...) have no resource-level permissions.",
@@ -220,4 +215,55 @@ def acknowledge_pipeline_findings(pipeline: TrainingPipeline) -> None:
         "IAM5[Action::kms:GenerateDataKey*]",
         "Publishing to the KMS-encrypted ops topic needs data keys of that topic's key only "
         "(the statement is scoped to the key's ARN).",
+    )
+
+
+def acknowledge_review_findings(review: ReviewService) -> None:
+    """The review's findings (infra/review.py)."""
+    photos = "<StoragePhotos333B189A.Arn>"
+    for function in (review.function, review.backlog_function):
+        _ack(
+            function,
+            "L1",
+            "Python 3.13 is the newest runtime the AWS-managed Powertools v3 layer this "
+            "function uses is published for; the runtime is configuration (python_runtime).",
+        )
+    policy = review.function.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
+    _ack(
+        policy,
+        "IAM5[Resource::*]",
+        "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level "
+        "permissions.",
+    )
+    _ack(
+        policy,
+        f"IAM5[Resource::{photos}/bins/*]",
+        "GetObject on photo keys only (bins/<bin_id>/<capture>): the review's presigned links "
+        "show a reviewer the photo of any pending check.",
+    )
+    _ack(
+        policy,
+        "IAM5[Action::kms:GenerateDataKey*]",
+        "Publishing REVIEWED notices to the KMS-encrypted alerts topic needs data keys of that "
+        "topic's key only (the statement is scoped to the key's ARN).",
+    )
+    pool = review.user_pool.node.default_child
+    _ack(
+        pool,  # type: ignore[arg-type]
+        "COG8",
+        "The Plus feature plan (threat protection) is billed per monthly active user on top of "
+        "Essentials; a handful of reviewers accounts, created by an administrator, with a "
+        "12-character, four-class password policy does not warrant it.",
+    )
+    _ack(
+        pool,  # type: ignore[arg-type]
+        "COG2",
+        "MFA is off: the review page signs in with USER_PASSWORD_AUTH and answers no MFA "
+        "challenge; reviewers are created by an administrator (no self sign-up).",
+    )
+    _ack(
+        review.page_route[0],
+        "APIG4",
+        "GET / serves the review page's HTML, which holds no data; the page signs in with "
+        "Cognito and every data route is behind the JWT authorizer.",
     )

@@ -14,10 +14,11 @@ from .checker import CheckerService
 from .config import BinCheckConfig
 from .endpoint import CountingEndpoint
 from .monitoring import Monitoring
-from .nag import acknowledge_findings, acknowledge_pipeline_findings
+from .nag import acknowledge_findings, acknowledge_pipeline_findings, acknowledge_review_findings
 from .pipeline import TrainingPipeline
+from .review import ReviewService
 from .storage import PhotoStorage
-from .tables import Tables
+from .tables import Tables, grant_items
 from .topics import Topics
 
 
@@ -42,9 +43,11 @@ class BinCheckStack(Stack):
             },
         )
         function = checker.function
-        tables.bins.grant_read_data(function)
-        tables.checks.grant_write_data(function)
-        tables.idempotency.grant_read_write_data(function)
+        # The item calls the checker makes (lambdas/checker/adapters, and Powertools'
+        # idempotency layer), and no Scan, Query or batch writes.
+        grant_items(tables.bins, function, "GetItem")
+        grant_items(tables.checks, function, "PutItem")
+        grant_items(tables.idempotency, function, "GetItem", "PutItem", "UpdateItem", "DeleteItem")
         # HeadObject (capture time) and GetObject (bytes mode) on photos, and nothing else.
         function.add_to_role_policy(
             iam.PolicyStatement(
@@ -54,6 +57,16 @@ class BinCheckStack(Stack):
         )
         topics.alerts.grant_publish(function)
         endpoint.grant_invoke(function)
+
+        review = ReviewService(
+            self,
+            "Review",
+            config=config,
+            checks=tables.checks,
+            bins=tables.bins,
+            alerts=topics.alerts,
+            photos=storage.bucket,
+        )
 
         self.monitoring = Monitoring(
             self,
@@ -65,6 +78,7 @@ class BinCheckStack(Stack):
             endpoint=endpoint,
             alarms=[checker.dead_letter_alarm, endpoint.latency_alarm, endpoint.error_alarm],
             ops=topics.ops,
+            review=review,
         )
         pipeline = TrainingPipeline(
             self,
@@ -85,7 +99,11 @@ class BinCheckStack(Stack):
             "TrainingPipeline": pipeline.state_machine.state_machine_arn,
             "TrainingBucket": pipeline.bucket.bucket_name,
             "ProductionModelRecord": pipeline.record.parameter_name,
+            "ReviewApiUrl": review.url,
+            "ReviewUserPoolId": review.user_pool.user_pool_id,
+            "ReviewUserPoolClientId": review.client.user_pool_client_id,
         }.items():
             CfnOutput(self, name, value=value)
         acknowledge_findings(self, config=config, checker=checker, endpoint=endpoint)
         acknowledge_pipeline_findings(pipeline)
+        acknowledge_review_findings(review)

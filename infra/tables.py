@@ -1,14 +1,27 @@
-"""DynamoDB tables: bins (the warehouse's expectations), checks (one per photo), idempotency."""
+"""DynamoDB tables: bins (the warehouse's expectations), checks (one per photo, indexed by
+status and by pending review), idempotency."""
 
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from contract.names import BY_STATUS_INDEX
+from contract.names import BY_STATUS_INDEX, PENDING_REVIEW_INDEX
+from contract.review import PENDING_REVIEW_KEY
 
 from .config import BinCheckConfig
+
+
+def grant_items(table: dynamodb.ITable, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+    """Item ``actions`` (``GetItem``...) on ``table`` itself, not its indexes: where
+    ``grant_read_data``/``grant_write_data`` would add Scan, Query and batch calls."""
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=[f"dynamodb:{action}" for action in actions],
+        resource_arns=[table.table_arn],
+    )
 
 
 def _key(name: str) -> dynamodb.Attribute:
@@ -39,6 +52,14 @@ class Tables(Construct):
         )
         self.checks.add_global_secondary_index(
             index_name=BY_STATUS_INDEX, partition_key=_key("status"), sort_key=_key("check_id")
+        )
+        # The review queue: sparse (only pending checks hold the key), oldest capture first
+        # (check_id starts with the capture time); ALL, as the review lists whole checks.
+        self.checks.add_global_secondary_index(
+            index_name=PENDING_REVIEW_INDEX,
+            partition_key=_key(PENDING_REVIEW_KEY),
+            sort_key=_key("check_id"),
+            projection_type=dynamodb.ProjectionType.ALL,
         )
         self.idempotency = dynamodb.Table(
             self,

@@ -3,7 +3,8 @@ pipeline's template tests and its execution tests (a synthesis takes seconds).
 
 Synthesized for moto's account and region, so that the template's ARNs are the ones the
 execution tests' moto resources have. The endpoint serves the shipped default model, whose
-card seeds the production record.
+card seeds the production record; its name is as long as SageMaker allows (63 characters),
+so that the executed notices show that their SNS subjects fit (under 100) with any name.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from infra.app import build
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET = "bincheck-training-test"  # the name the execution tests give the training bucket
+ENDPOINT = "bincheck-counter-warehouse-eu-central-1-aisles-001-to-048-night"
+assert len(ENDPOINT) == 63  # SageMaker's longest endpoint name
 SETTINGS = {
+    "endpoint_name": ENDPOINT,
     "pipeline_schedule": "rate(7 days)",
     "pipeline_defaults": {
         "data": f"s3://{BUCKET}/data/abid/",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -21,6 +22,7 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from infra.app import build
 from infra.archives import write_targz
+from infra.config import BinCheckConfig
 from infra.model_artifact import build_serving_artifact
 from model.layout import code_files
 
@@ -51,6 +53,20 @@ def synthesized(model_artifact, tmp_path_factory):
 @pytest.fixture(scope="module")
 def template(synthesized) -> Template:
     return synthesized[1]
+
+
+@pytest.fixture(scope="module")
+def isolated(model_artifact, tmp_path_factory) -> tuple[Any, Template]:
+    """With the endpoint's network isolation on (the checker sends photo bytes) and logs
+    kept a year."""
+    app, stack = synth(
+        tmp_path_factory.mktemp("cdk-isolated"),
+        model_artifact,
+        endpoint_network_isolation=True,
+        endpoint_input="bytes",
+        log_retention_days=365,
+    )
+    return app.synth(), Template.from_stack(stack)
 
 
 def test_photos_bucket_is_private_encrypted_tls_only_and_aged_out(template):
@@ -162,6 +178,7 @@ def test_checker_function_runs_the_handler_with_powertools_and_tracing(template)
                         "MATCH_THRESHOLD": "0.5",
                         "MISMATCH_THRESHOLD": "0.1",
                         "ALERT_STATUSES": "MISMATCH,UNCERTAIN",
+                        "REVIEW_STATUSES": "MISMATCH,UNCERTAIN",
                         "POWERTOOLS_METRICS_NAMESPACE": "BinChecker",
                     }
                 )
@@ -208,7 +225,17 @@ def test_tables_are_on_demand_with_point_in_time_recovery(template):
                             {"AttributeName": "check_id", "KeyType": "RANGE"},
                         ],
                     }
-                )
+                ),
+                Match.object_like(
+                    {
+                        "IndexName": "pending-review",
+                        "KeySchema": [
+                            {"AttributeName": "pending_review", "KeyType": "HASH"},
+                            {"AttributeName": "check_id", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ),
             ],
         },
     )
@@ -224,17 +251,76 @@ def test_topics_are_kms_encrypted_and_the_alert_email_is_subscribed(template):
     template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
     )
-    template.has_resource_properties(
-        "AWS::KMS::Key",
+    template.all_resources_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_cloudwatch_alarms_of_this_account_and_region_may_publish_to_the_ops_topic(template):
+    """The topic policy (TLS only) replaces SNS's default one: without its own statement no
+    alarm could publish. CloudWatch may, for alarms of this account and region only, and
+    may use the topic's key under the same conditions; the alerts topic lets it do neither."""
+    raw = template.to_json()
+    resources, outputs = raw["Resources"], raw["Outputs"]
+    own_alarms = {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:123456789012:alarm:*"},
+    }
+
+    def cloudwatch_statements(document: dict) -> list[dict]:
+        return [
+            {k: v for k, v in _rendered(s).items() if k != "Sid"}
+            for s in document["Statement"]
+            if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+        ]
+
+    def topic_policy(topic: str) -> dict:
+        [policy] = [
+            r["Properties"]["PolicyDocument"]
+            for r in resources.values()
+            if r["Type"] == "AWS::SNS::TopicPolicy"
+            and r["Properties"]["Topics"] == [{"Ref": topic}]
+        ]
+        return policy
+
+    def key_policy(topic: str) -> dict:
+        key = resources[topic]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+        return resources[key]["Properties"]["KeyPolicy"]
+
+    ops, alerts = outputs["OpsTopic"]["Value"]["Ref"], outputs["AlertsTopic"]["Value"]["Ref"]
+    assert cloudwatch_statements(topic_policy(ops)) == [
         {
-            "EnableKeyRotation": True,
-            "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [Match.object_like({"Principal": {"Service": "cloudwatch.amazonaws.com"}})]
-                )
-            },
-        },
-    )
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": f"Ref({ops})",
+            "Condition": own_alarms,
+        }
+    ]
+    [use_key] = cloudwatch_statements(key_policy(ops))
+    assert use_key["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert use_key["Resource"] == "*" and use_key["Condition"] == own_alarms
+    assert cloudwatch_statements(topic_policy(alerts)) == []
+    assert cloudwatch_statements(key_policy(alerts)) == []
+    # And every alarm of the stack notifies the ops topic.
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarms) >= 6
+    assert all({"Ref": ops} in a["AlarmActions"] for a in alarms)
+
+
+def _rendered(value: Any) -> Any:
+    """A template value with its references written out: partitions as ``aws``, a Ref as
+    ``Ref(<logical id>)``, joins joined."""
+    if isinstance(value, list):
+        return [_rendered(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value == {"Ref": "AWS::Partition"}:
+        return "aws"
+    if set(value) == {"Ref"}:
+        return f"Ref({value['Ref']})"
+    if set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(_rendered(p)) for p in parts)
+    return {k: _rendered(v) for k, v in value.items()}
 
 
 def test_endpoint_serves_the_artifact_on_a_pinned_pytorch_image(template):
@@ -289,9 +375,10 @@ def test_the_endpoint_gets_the_models_weights_and_card_with_this_checkouts_code(
 
     with tarfile.open(built) as tar:
         deployed = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
-    assert deployed == {
-        "model.pt": files["model.pt"], "model_card.json": files["model_card.json"], **code_files()
-    }  # fmt: skip
+    # Everything but code/ as packed (weights, card, any vendored libraries), code/ new.
+    kept = {name: data for name, data in files.items() if not name.startswith("code/")}
+    assert {"model.pt", "model_card.json"} <= kept.keys()
+    assert deployed == {**kept, **code_files()}
     again, same = build_serving_artifact(packed, tmp_path / "again")
     assert again.read_bytes() == built.read_bytes() and same == content
 
@@ -375,6 +462,7 @@ def test_dashboard_shows_what_operators_watch(template):
         "Oldest photo waiting",
         "Dead letters",
         "Checker errors",
+        "Review backlog",
     ):
         assert title in text
 
@@ -399,26 +487,32 @@ def test_permissions_are_scoped(template):
     assert _s3_reads_by_role(template.to_json()) == {
         # HeadObject/GetObject on photos only: not the data captures, nor another bucket.
         "checker function": {("s3:GetObject", "photos bucket/bins/*")},
-        # The model it serves, photos named in s3_uri requests, and promoted models.
+        # The model it serves, photos named in s3_uri requests (bins/ only: not the data
+        # captures, nor any other object a request could name), and promoted models as
+        # the state machine copied them.
         "endpoint": {
             ("s3:GetObject", "model artifact"),
             ("s3:GetObject", "photos bucket/bins/*"),
-            ("s3:GetObject", "training bucket/jobs/*/output/model.tar.gz"),
+            ("s3:GetObject", "training bucket/promoted/*/model.tar.gz"),
         },
         "training jobs": {
             ("s3:GetObject", "training bucket/data/*"),
             ("s3:GetObject", "training bucket/checkpoints/*"),
-            ("s3:GetObject", "training bucket/jobs/*/output/model.tar.gz"),
+            ("s3:GetObject", "training bucket/promoted/*/model.tar.gz"),
             ("s3:GetObject", "training code"),
             ("s3:GetObject", "model artifact"),
-            ("s3:ListBucket", "training bucket?prefix=data/*,checkpoints/*,jobs/*"),
+            ("s3:ListBucket", "training bucket?prefix=data/*,checkpoints/*,jobs/*,promoted/*"),
             ("s3:ListBucket", "assets bucket?prefix=model artifact*"),
         },
+        # The promotion's copy of a job's model (to promoted/).
+        "state machine": {("s3:GetObject", "training bucket/jobs/*/output/model.tar.gz")},
         "validate function": {
             ("s3:GetObject", "training bucket/data/*"),
             ("s3:ListBucket", "training bucket?prefix=data/*"),
         },
         "compare function": {("s3:GetObject", "training bucket/jobs/*/output/output.tar.gz")},
+        # Presigned links to the photos of checks a reviewer opens.
+        "review function": {("s3:GetObject", "photos bucket/bins/*")},
     }
 
 
@@ -435,11 +529,15 @@ def _s3_reads_by_role(raw: dict) -> dict[str, set[tuple[str, str]]]:
     [machine] = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     code_text = json.dumps(machine["Properties"]["DefinitionString"])
     artifact_key = model["Properties"]["PrimaryContainer"]["ModelDataUrl"].rsplit("/", 1)[1]
-    role_names = {model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]: "endpoint"}
+    role_names = {
+        model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]: "endpoint",
+        machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]: "state machine",
+    }
     handlers = {
         "checker.handler.lambda_handler": "checker function",
         "retraining.handlers.validate": "validate function",
         "retraining.handlers.compare": "compare function",
+        "review.handler.lambda_handler": "review function",
     }
     for r in resources.values():
         if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") in handlers:
@@ -489,6 +587,186 @@ def _s3_reads_by_role(raw: dict) -> dict[str, set[tuple[str, str]]]:
     return reads
 
 
+def test_the_checker_may_make_only_the_item_calls_it_makes(template):
+    """lambdas/checker/adapters: GetItem of a bin, PutItem of a check; Powertools'
+    idempotency layer: GetItem, PutItem, UpdateItem, DeleteItem. No Scan, Query or batch
+    writes, and nothing on the checks table's index."""
+    raw = template.to_json()
+    resources, outputs = raw["Resources"], raw["Outputs"]
+    [function] = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler") == "checker.handler.lambda_handler"
+    ]
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    tables = {
+        outputs["BinsTable"]["Value"]["Ref"]: "bins",
+        outputs["ChecksTable"]["Value"]["Ref"]: "checks",
+    }
+    granted: dict[str, set[str]] = {}
+    for policy in (r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"):
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            if not any(a.startswith("dynamodb:") for a in actions):
+                continue
+            [table, attribute] = statement["Resource"]["Fn::GetAtt"]  # the table, no index
+            assert attribute == "Arn"
+            granted.setdefault(tables.get(table, "idempotency"), set()).update(actions)
+    assert granted == {
+        "bins": {"dynamodb:GetItem"},
+        "checks": {"dynamodb:PutItem"},
+        "idempotency": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+    }
+
+
+def test_each_function_writes_only_to_its_own_log_group_kept_for_the_configured_time(
+    synthesized, template
+):
+    """No AWSLambdaBasicExecutionRole (log actions on every group of the account): each
+    function logs to a group of its own, kept ``log_retention_days`` (90 by default)."""
+    raw = template.to_json()
+    resources = raw["Resources"]
+    functions = {
+        logical: r["Properties"]
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function"
+        and not logical.startswith("BucketNotificationsHandler")  # CDK's own, see below
+    }
+    assert len(functions) == 5  # checker, validate, compare, review, review backlog
+    for logical, function in functions.items():
+        group = function["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert resources[group]["Properties"]["RetentionInDays"] == 90
+        role = function["Role"]["Fn::GetAtt"][0]
+        assert "ManagedPolicyArns" not in resources[role]["Properties"], logical
+        logs = [
+            statement
+            for policy in resources.values()
+            if policy["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if any(a.startswith("logs:") for a in statement["Action"])
+        ]
+        assert logs == [
+            {
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [group, "Arn"]},
+            }
+        ], logical
+    # Only CDK's bucket-notifications handler (a deployment-time function CDK gives no way
+    # to configure) keeps the managed policy: the one IAM4 acknowledgment left.
+    managed = [
+        logical
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("ManagedPolicyArns")
+    ]
+    assert [m.startswith("BucketNotificationsHandler") for m in managed] == [True]
+    report = json.loads((Path(synthesized[0].directory) / "validation-report.json").read_text())
+    [pack] = report["pluginReports"]
+    iam4 = [v for v in pack["suppressedViolations"] if "IAM4" in v["ruleName"]]
+    assert [c["constructPath"] for v in iam4 for c in v["violatingConstructs"]] == [
+        "BinCheck/BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role/Resource"
+    ]
+
+
+def test_the_endpoints_log_group_is_declared_before_the_endpoint_and_expires(template):
+    """SageMaker writes to /aws/sagemaker/Endpoints/<name>, and creates it if it is not
+    there: the stack declares it first, with retention, and the role writes to it alone.
+    (SageMaker's /aws/sagemaker/TrainingJobs is shared by every training job of the
+    account: not declared, see docs/design.md.)"""
+    raw = template.to_json()
+    resources = raw["Resources"]
+    [group] = [
+        logical
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::Logs::LogGroup"
+        and r["Properties"].get("LogGroupName") == "/aws/sagemaker/Endpoints/bincheck-counter"
+    ]
+    assert resources[group]["Properties"]["RetentionInDays"] == 90
+    [endpoint] = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Endpoint"]
+    assert group in endpoint["DependsOn"]
+    [model] = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Model"]
+    role = model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    logs = [
+        statement
+        for policy in resources.values()
+        if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("logs:") for a in statement["Action"])
+    ]
+    assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": [group, "Arn"]}]
+    names = [
+        r["Properties"].get("LogGroupName")
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    ]
+    assert "/aws/sagemaker/TrainingJobs" not in names
+
+
+def test_network_isolation_is_off_by_default_and_a_setting_turns_it_on(template, isolated):
+    """An isolated model has no network: the checker sends photo bytes, the endpoint's role
+    reads no photos, and every model the pipeline promotes is isolated as well."""
+
+    def models(t: Template) -> list[Any]:
+        return [
+            m["Properties"].get("EnableNetworkIsolation")
+            for m in t.find_resources("AWS::SageMaker::Model").values()
+        ]
+
+    def promoted_isolation(t: Template) -> str:
+        [machine] = t.find_resources("AWS::StepFunctions::StateMachine").values()
+        text = json.dumps(machine["Properties"]["DefinitionString"])
+        return re.search(r'EnableNetworkIsolation\\":(\w+)', text)[1]
+
+    assert models(template) == [False] and promoted_isolation(template) == "false"
+    assert _s3_reads_by_role(template.to_json())["endpoint"] >= {
+        ("s3:GetObject", "photos bucket/bins/*")
+    }
+    assembly, on = isolated
+    assert models(on) == [True] and promoted_isolation(on) == "true"
+    reads = _s3_reads_by_role(on.to_json())
+    assert not [target for _, target in reads["endpoint"] if target.startswith("photos")]
+    on.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "checker.handler.lambda_handler",
+            "Environment": {"Variables": Match.object_like({"ENDPOINT_INPUT": "bytes"})},
+        },
+    )
+    # The configured retention, on every log group the stack declares.
+    groups = on.find_resources("AWS::Logs::LogGroup").values()
+    # five functions, the endpoint, the state machine, the review API's access log
+    assert len(groups) == 8
+    assert {g["Properties"]["RetentionInDays"] for g in groups} == {365}
+    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
+    assert report["pluginReports"][0]["conclusion"] == "success"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"endpoint_network_isolation": True}, 'needs endpoint_input "bytes"'),
+        ({"log_retention_days": 45}, "log_retention_days must be one of 1, 3, 5, 7, 14, 30"),
+        ({"endpoint_name": "c" * 64}, "endpoint_name must be 1-63 letters, digits and hyphens"),
+        ({"endpoint_name": "counter-"}, "endpoint_name must be 1-63 letters"),
+    ],
+)
+def test_bad_endpoint_and_log_settings_are_refused_with_a_clear_message(settings, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BinCheckConfig(**settings)
+    assert BinCheckConfig(endpoint_name="c" * 63).endpoint_name == "c" * 63
+
+
 def test_the_stack_outputs_name_the_resources_operators_look_up(template):
     raw = template.to_json()
     resources, outputs = raw["Resources"], raw["Outputs"]
@@ -503,6 +781,9 @@ def test_the_stack_outputs_name_the_resources_operators_look_up(template):
         "TrainingPipeline",
         "TrainingBucket",
         "ProductionModelRecord",
+        "ReviewApiUrl",
+        "ReviewUserPoolId",
+        "ReviewUserPoolClientId",
     }
     # Each a Ref (a bucket's or table's name, a topic's ARN, a queue's URL) to its resource.
     types = {
@@ -542,11 +823,24 @@ def test_the_stack_outputs_name_the_resources_operators_look_up(template):
         "TrainingBucket": "AWS::S3::Bucket",
         "ProductionModelRecord": "AWS::SSM::Parameter",
     }
+    assert {
+        name: resources[outputs[name]["Value"]["Ref"]]["Type"]
+        for name in ("ReviewUserPoolId", "ReviewUserPoolClientId")
+    } == {
+        "ReviewUserPoolId": "AWS::Cognito::UserPool",
+        "ReviewUserPoolClientId": "AWS::Cognito::UserPoolClient",
+    }
+    [api] = [logical for logical, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    url = outputs["ReviewApiUrl"]["Value"]["Fn::Join"][1]
+    assert url[:2] == ["https://", {"Ref": api}] and url[-1] == "/"  # the $default stage
 
 
 def test_the_training_pipeline_is_deployed_and_its_schedule_is_off_by_default(template):
     template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
-    template.resource_count_is("AWS::Events::Rule", 0)
+    # The one rule: the review backlog's schedule (tests/test_review_infra.py), no training.
+    [rule] = template.find_resources("AWS::Events::Rule").values()
+    [target] = rule["Properties"]["Targets"]
+    assert "StateMachine" not in json.dumps(target)
 
 
 def test_the_final_training_job_is_not_profiled_by_default(synthesized, template):

@@ -1,9 +1,11 @@
 """The training pipeline's state machine, as synthesized, executed by moto's Step Functions
 engine: every state runs, every SageMaker, SSM, S3 and SNS request goes through botocore
-(validated against the services' API models) to moto, and the two functions run as Lambda
-would run them. SageMaker's side (jobs that take a while and end, UpdateEndpoint) is played
-by ``sagemaker_sim``; Wait states do not wait. What this cannot show is listed in docs/retraining.md
-("What the tests do not cover").
+to moto, and the two functions run as Lambda would run them. The engine sends its requests
+with botocore's parameter validation off, and moto takes much that AWS would refuse:
+``test_pipeline_api_models`` runs these executions again and judges every request by the
+services' API models. SageMaker's side (jobs that take a while and end, UpdateEndpoint) is
+played by ``sagemaker_sim``; Wait states do not wait. What this cannot show is listed in
+docs/retraining.md ("What the tests do not cover").
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ from .pipeline_moto import (
     instant_waits,
     run_execution,
 )
-from .pipeline_synth import BUCKET, REGION, REPO, pipeline_stack
+from .pipeline_synth import BUCKET, ENDPOINT, REGION, REPO, pipeline_stack
 from .sagemaker_sim import SageMakerSim, Scenario, figures
 
-ENDPOINT = "bincheck-counter"
 SHIPPED = REPO / "model" / "default" / "model.tar.gz"
 LIVE_CONFIG = "cdk-endpoint-config"  # what the CDK app deployed
 
@@ -84,6 +85,7 @@ def pipeline(monkeypatch, model_artifact, no_backoff) -> Iterator[Pipeline]:
         stack = MotoStack(synthesized.raw, region=REGION, names={bucket: BUCKET})
         [machine] = stack.find("AWS::StepFunctions::StateMachine")
         arn = stack.deploy(machine)["Arn"]
+        _version_as_declared(synthesized.raw, bucket)
         _deploy_live_endpoint()
         s3 = boto3.client("s3")
         s3.put_object(Bucket=BUCKET, Key="data/abid/labels.csv", Body=b"image_id,count,split\n")
@@ -117,6 +119,16 @@ def _training_bucket(template: dict) -> str:
             if "TRAINING_BUCKET" in variables:
                 return variables["TRAINING_BUCKET"]["Ref"]
     raise AssertionError("no function names a training bucket")
+
+
+def _version_as_declared(template: dict, logical_id: str) -> None:
+    """The training bucket's versioning as the template declares it (moto's stand-in
+    creates the bucket without it)."""
+    versioning = template["Resources"][logical_id]["Properties"].get("VersioningConfiguration")
+    if versioning:
+        boto3.client("s3").put_bucket_versioning(
+            Bucket=BUCKET, VersioningConfiguration={"Status": versioning["Status"]}
+        )
 
 
 def _deploy_live_endpoint() -> None:
@@ -219,8 +231,8 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
 
     final = sagemaker.describe_training_job(TrainingJobName=f"{tuning_name}-final")
     assert final["EnableManagedSpotTraining"] is True
-    # Profiled into the training bucket, with Debugger's report rule: as sent (botocore
-    # checked the fields against SageMaker's model; moto does not keep them).
+    # Profiled into the training bucket, with Debugger's report rule: as sent (moto does not
+    # keep them; test_pipeline_api_models judges them against SageMaker's model).
     [sent] = _sent(execution, "createTrainingJob")
     profiler = f"s3://{BUCKET}/profiler/{run_id}/"
     assert sent["ProfilerConfig"] == {
@@ -241,9 +253,18 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
     assert final["StoppingCondition"]["MaxWaitTimeInSeconds"] == 28800
     assert final["HyperParameters"] == {**static, **pipeline.sim.scenario.tuned}
 
+    # The endpoint serves a copy under promoted/, which no training job may write, of the
+    # model the final job left; the record names that copy's S3 version.
+    version = f"counter-{run_id}"
+    trained = final["ModelArtifacts"]["S3ModelArtifacts"]
+    promoted = f"s3://{BUCKET}/promoted/{version}/model.tar.gz"
     model = sagemaker.describe_model(ModelName=tuning_name)
-    assert model["PrimaryContainer"]["ModelDataUrl"] == final["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model["PrimaryContainer"]["ModelDataUrl"] == promoted
     assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    s3 = boto3.client("s3")
+    copy = s3.get_object(Bucket=BUCKET, Key=f"promoted/{version}/model.tar.gz")
+    job_key = trained.removeprefix(f"s3://{BUCKET}/")
+    assert copy["Body"].read() == s3.get_object(Bucket=BUCKET, Key=job_key)["Body"].read()
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == tuning_name
     [update] = pipeline.sim.updates
     assert update["RetainAllVariantProperties"] is True
@@ -251,12 +272,21 @@ def test_a_better_model_is_tuned_trained_on_spot_capacity_and_promoted(pipeline)
     assert sorted(a["AlarmName"] for a in alarms) == sorted(_endpoint_alarms(pipeline))
 
     record = pipeline.record()
-    assert record["version"] == f"counter-{run_id}"
+    assert record["version"] == version
     assert record["figures"] == pipeline.sim.scenario.final_figures
-    assert record["model_data"] == model["PrimaryContainer"]["ModelDataUrl"]
+    assert record["model_data"] == promoted
+    assert record["model_version_id"] == copy["VersionId"]
+    assert record["job_model_data"] == trained
     [notice] = pipeline.notices()
     assert notice["outcome"] == "PROMOTED"
-    assert notice["subject"] == f"bincheck: model counter-{run_id} promoted to {ENDPOINT}"
+    # Under SNS's 100 characters with the longest endpoint name: that is in the message.
+    assert notice["subject"] == f"bincheck: model {version} promoted"
+    assert len(ENDPOINT) == 63 and notice["message"]["endpoint"] == ENDPOINT
+    assert notice["message"]["promoted"] == {
+        "model_data": promoted,
+        "model_version_id": copy["VersionId"],
+        "job_model_data": trained,
+    }
     assert notice["message"]["production"] == production_before
     # Decided on the same photos: the shipped model as the final job scored it.
     assert default_model_card()["version"] == production_before["version"]
@@ -520,6 +550,9 @@ def test_reusing_the_best_trial_promotes_its_model_without_a_final_job(pipeline)
     record = pipeline.record()
     assert record["job"] == trial
     assert record["figures"] == pipeline.sim.scenario.trial_figures
+    # The trial's own model.tar.gz, copied for production.
+    assert record["job_model_data"].endswith(f"/{trial}/output/model.tar.gz")
+    assert record["model_data"] == f"s3://{BUCKET}/promoted/{record['version']}/model.tar.gz"
     # The trial scored the production model too: the decision is on the same photos.
     [notice] = pipeline.notices()
     assert notice["message"]["summary"].startswith(
@@ -548,7 +581,7 @@ def test_extra_data_folders_reach_every_job_as_extra_channels(pipeline):
         **{f"extra{i}": folder for i, folder in enumerate(extra) if i},
         "production": production,
     }
-    # As sent (botocore checked each request against SageMaker's model) and as stored.
+    # As sent (test_pipeline_api_models judges each against SageMaker's model) and as stored.
     [tuning] = _sent(execution, "createHyperParameterTuningJob")
     [final] = _sent(execution, "createTrainingJob")
     sagemaker = boto3.client("sagemaker")

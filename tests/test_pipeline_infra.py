@@ -19,7 +19,7 @@ from infra.config import BinCheckConfig
 from infra.pipeline.construct import check_settings
 from lambdas.retraining.request import FIGURES
 
-from .pipeline_synth import ACCOUNT, REGION, SETTINGS, pipeline_stack
+from .pipeline_synth import ACCOUNT, ENDPOINT, REGION, SETTINGS, pipeline_stack
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS_LINE = (
@@ -247,7 +247,7 @@ def test_every_task_catches_every_error_into_the_failure_notice(definition):
 def test_promotion_updates_the_endpoint_with_rollback_on_its_alarms(definition, resources):
     states = definition["States"]
     update = states["Update endpoint"]["Parameters"]
-    assert update["EndpointName"] == "bincheck-counter"
+    assert update["EndpointName"] == ENDPOINT
     assert update["RetainAllVariantProperties"] is True  # auto scaling's instance counts
     rollback = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     alarms = [
@@ -267,15 +267,79 @@ def test_promotion_updates_the_endpoint_with_rollback_on_its_alarms(definition, 
         if resources[logical]["Properties"].get("Description", "").startswith("Counting endpoint")
     ]
     assert model["ExecutionRoleArn"] == f"GetAtt({endpoint_role}.Arn)"
-    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.decision.candidate.model_data"
+    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.promoted.model_data"  # the copy
+    assert model["EnableNetworkIsolation"] is False  # as the CDK app's model (the default)
     # In service on the new configuration only: back on the old one means rolled back.
     done = states["Is the endpoint done?"]["Choices"][0]
     assert {
         "Variable": "$.poll.EndpointConfigName",
         "StringEqualsPath": "$.run.endpoint_config",
     } in done["And"]
-    assert states["Better than production?"]["Choices"][0]["Next"] == "Create model"
     assert {s["Seconds"] for s in states.values() if s["Type"] == "Wait"} == {300, 60}
+
+
+def test_promotion_serves_and_records_a_copy_under_promoted_with_its_version(definition, stack):
+    """The endpoint runs the model's code/: it serves a copy the state machine makes under
+    promoted/ (which no training job may write), and the record names its S3 version."""
+    states = definition["States"]
+    assert states["Better than production?"]["Choices"][0]["Next"] == "Copy model for production"
+    copy = states["Copy model for production"]
+    assert copy["Resource"].endswith(":states:::aws-sdk:s3:copyObject")
+    assert copy["Next"] == "Model for production"
+    bucket = f"Ref({stack.raw['Outputs']['TrainingBucket']['Value']['Ref']})"
+    assert copy["Parameters"] == {
+        "Bucket": bucket,
+        "Key.$": "States.Format('promoted/{}/model.tar.gz', $.run.version)",
+        # The job's model where SageMaker leaves it: <output path>/<job>/output/.
+        "CopySource.$": (
+            f"States.Format('{bucket}/jobs/{{}}/{{}}/output/model.tar.gz', "
+            "$.run.run_id, $.decision.candidate.job)"
+        ),
+    }
+    # CopyObject answers the new object's version (botocore's model of S3).
+    s3 = botocore.session.get_session().get_service_model("s3")
+    assert "VersionId" in s3.operation_model("CopyObject").output_shape.members
+    assert copy["ResultSelector"] == {"version_id.$": "$.VersionId"}
+    assert copy["ResultPath"] == "$.promoted"
+    located = states["Model for production"]
+    assert located["Parameters"] == {
+        "model_data.$": f"States.Format('s3://{bucket}/promoted/{{}}/model.tar.gz', $.run.version)",
+        "model_version_id.$": "$.promoted.version_id",
+        "job_model_data.$": "$.decision.candidate.model_data",
+    }
+    assert located["ResultPath"] == "$.promoted" and located["Next"] == "Create model"
+    # The record: the candidate's, with the copy and its version for its model.
+    record = states["Record production model"]["Parameters"]
+    assert record["Value.$"] == (
+        "States.JsonToString(States.JsonMerge($.decision.candidate, $.promoted, false))"
+    )
+
+
+def test_every_notice_subject_fits_snss_limit_with_the_longest_endpoint_name(definition):
+    """SNS refuses a subject of 100 characters or more: with a 63-character endpoint name
+    (SageMaker's longest, this synthesis's) and the longest run version, every subject the
+    definition can format is shorter."""
+    from lambdas.retraining.plan import run_id
+
+    assert len(ENDPOINT) == 63
+    longest = {"$.run.version": f"counter-{run_id('x' * 80, '2026-12-31T23:59:59.999Z')}"}
+    subjects = []
+    for state in definition["States"].values():
+        if not state.get("Resource", "").endswith(":states:::sns:publish"):
+            continue
+        parameters = state["Parameters"]
+        if "Subject" in parameters:
+            subjects.append(parameters["Subject"])
+            continue
+        text, arguments = re.fullmatch(
+            r"States\.Format\('(.*)', (.*)\)", parameters["Subject.$"]
+        ).groups()
+        for path in arguments.split(", "):
+            text = text.replace("{}", longest[path], 1)
+        subjects.append(text)
+    assert len(subjects) == 3  # failed, not promoted, promoted
+    assert all(len(subject) < 100 for subject in subjects), subjects
+    assert not [s for s in subjects if ENDPOINT in s]
 
 
 def _statements(resources: dict, role_logical: str) -> list[dict]:
@@ -333,11 +397,32 @@ def test_the_state_machine_may_pass_roles_to_sagemaker_only_and_touch_its_own_jo
             r":(?:hyper-parameter-tuning-job|training-job|model|endpoint-config|endpoint)/([^\"]+)",
             resources_text,
         )
-        assert names and set(names) <= {"bincheck-*", "bincheck-counter"}, statement
+        assert names and set(names) <= {"bincheck-*", ENDPOINT}, statement
     ssm = [a for s in statements for a in _actions(s) if a.startswith("ssm:")]
     assert sorted(ssm) == ["ssm:PutParameter"]  # the validate function reads the record
     [grant] = [s for s in statements if "kms:CreateGrant" in _actions(s)]
     assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    # The promotion's copy: read a job's model, write under promoted/; nothing else in S3.
+    s3 = {
+        (a, k)
+        for s in statements
+        for a in _actions(s)
+        if a.startswith("s3:")
+        for k in _object_keys(s)
+    }
+    assert s3 == {
+        ("s3:GetObject", "/jobs/*/output/model.tar.gz"),
+        ("s3:PutObject", "/promoted/*/model.tar.gz"),
+    }
+    # SageMaker reads an UpdateEndpoint's rollback alarms as its caller: those two alone.
+    [describe] = [s for s in statements if "cloudwatch:DescribeAlarms" in _actions(s)]
+    assert _actions(describe) == ["cloudwatch:DescribeAlarms"]
+    assert sorted(r["Fn::GetAtt"][0] for r in describe["Resource"]) == sorted(
+        logical
+        for metric in ("ModelLatency", "Invocation5XXErrors")
+        for logical in _ids(resources, "AWS::CloudWatch::Alarm", MetricName=metric)
+    )
+    assert all(r["Fn::GetAtt"][1] == "Arn" for r in describe["Resource"])
 
 
 def _endpoint_role(resources: dict) -> str:
@@ -371,17 +456,21 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     s3 = [s for s in _statements(resources, training) if _actions(s)[0].startswith("s3:")]
     reads = [k for s in s3 if _actions(s) == ["s3:GetObject"] for k in _object_keys(s)]
     writes = [k for s in s3 if _actions(s) == ["s3:PutObject"] for k in _object_keys(s)]
-    # Its checkpoints, its outputs, and the profiler's metrics and report.
+    # Its checkpoints, its outputs, and the profiler's metrics and report: not promoted/,
+    # what the endpoint serves, which the state machine alone writes.
     assert set(writes) == {"/checkpoints/*", "/jobs/*", "/profiler/*"}
     # The data, its checkpoints, promoted models (the production channel), the profiler's
     # metrics (the report rule runs with this role), and two objects of the CDK app's
     # assets: the training code and the shipped model.
-    assert {"/data/*", "/checkpoints/*", "/jobs/*/output/model.tar.gz", "/profiler/*"} <= set(reads)
+    assert {"/data/*", "/checkpoints/*", "/promoted/*/model.tar.gz", "/profiler/*"} <= set(reads)
+    assert "/jobs/*/output/model.tar.gz" not in reads
     shipped = _shipped_model_key(resources)
     assert any(shipped in json.dumps(s["Resource"]) for s in s3 if _actions(s) == ["s3:GetObject"])
     listings = [s["Condition"] for s in s3 if _actions(s) == ["s3:ListBucket"]]
     assert {
-        "StringLike": {"s3:prefix": ["data/*", "checkpoints/*", "jobs/*", "profiler/*"]}
+        "StringLike": {
+            "s3:prefix": ["data/*", "checkpoints/*", "jobs/*", "promoted/*", "profiler/*"]
+        }
     } in listings
     assert {"StringLike": {"s3:prefix": [f"{shipped}*"]}} in listings
     # The report rule's processing job: Debugger's image, and its own logs.
@@ -400,29 +489,34 @@ def test_the_jobs_and_functions_reach_only_their_own_folders_of_the_bucket(resou
     validate = _role_of(resources, "AWS::Lambda::Function", Handler="retraining.handlers.validate")
     compare = _role_of(resources, "AWS::Lambda::Function", Handler="retraining.handlers.compare")
     [record] = _ids(resources, "AWS::SSM::Parameter")
-    compare_statements = _statements(resources, compare)
-    assert [(_actions(s)[0], _object_keys(s)) for s in compare_statements] == [
-        ("ssm:DescribeParameters", []),  # the record, read again when the candidate is done
-        ("s3:GetObject", ["/jobs/*/output/output.tar.gz"]),
-        ("states:ListExecutions", []),  # of its own state machine: one run at a time
-    ]
-    assert record in json.dumps(compare_statements[0]["Resource"])
-    validate_statements = _statements(resources, validate)
-    assert [_actions(s)[0] for s in validate_statements] == [
-        "s3:ListBucket",
-        "ssm:DescribeParameters",  # grant_read of the production record
-        "s3:GetObject",
-        "states:ListExecutions",  # of its own state machine: one run at a time
-    ]
-    assert _object_keys(validate_statements[2]) == ["/data/*"]
-    assert record in json.dumps(validate_statements[1]["Resource"])
     [machine] = _ids(resources, "AWS::StepFunctions::StateMachine")
-    assert validate_statements[3]["Resource"] == {"Ref": machine}
-    assert compare_statements[2]["Resource"] == {"Ref": machine}
+    for role, own in ((validate, "ValidateLogs"), (compare, "CompareLogs")):
+        statements = {_actions(s)[0]: s for s in _statements(resources, role)}
+        # Its own log group, the record (read again by compare: another run may have
+        # promoted meanwhile), its own state machine's runs (one run at a time).
+        assert statements["logs:CreateLogStream"]["Resource"]["Fn::GetAtt"][0].startswith(
+            f"Training{own}"
+        )
+        assert _actions(statements["ssm:GetParameter"]) == ["ssm:GetParameter"]
+        assert record in json.dumps(statements["ssm:GetParameter"]["Resource"])
+        assert statements["states:ListExecutions"]["Resource"] == {"Ref": machine}
+    validate_statements = {_actions(s)[0]: s for s in _statements(resources, validate)}
+    compare_statements = {_actions(s)[0]: s for s in _statements(resources, compare)}
+    assert set(validate_statements) == {
+        "logs:CreateLogStream",
+        "ssm:GetParameter",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "states:ListExecutions",
+    }
+    assert _object_keys(validate_statements["s3:GetObject"]) == ["/data/*"]
+    assert set(compare_statements) == set(validate_statements) - {"s3:ListBucket"}
+    assert _object_keys(compare_statements["s3:GetObject"]) == ["/jobs/*/output/output.tar.gz"]
     endpoint_reads = [
         k for s in _statements(resources, _endpoint_role(resources)) for k in _object_keys(s)
     ]
-    assert "/jobs/*/output/model.tar.gz" in endpoint_reads  # promoted models
+    assert "/promoted/*/model.tar.gz" in endpoint_reads  # promoted models, as copied
+    assert not [k for k in endpoint_reads if k.startswith("/jobs/")]
     every_action = [
         a
         for r in resources.values()
@@ -471,16 +565,28 @@ def test_the_state_machine_logs_every_execution_traces_and_has_a_time_limit(stac
     )
 
 
-def test_the_training_bucket_is_private_encrypted_logged_and_forgets_old_checkpoints(stack):
+def test_the_training_bucket_is_private_encrypted_logged_versioned_and_forgets_old_checkpoints(
+    stack,
+):
     stack.template.has_resource_properties(
         "AWS::S3::Bucket",
         {
             "BucketEncryption": Match.any_value(),
             "PublicAccessBlockConfiguration": Match.object_like({"BlockPublicAcls": True}),
             "LoggingConfiguration": Match.object_like({"LogFilePrefix": "training/"}),
+            # The production record names its promoted model's version.
+            "VersioningConfiguration": {"Status": "Enabled"},
             "LifecycleConfiguration": {
                 "Rules": Match.array_with(
-                    [Match.object_like({"Prefix": "checkpoints/", "ExpirationInDays": 30})]
+                    [
+                        Match.object_like(
+                            {
+                                "Prefix": "checkpoints/",
+                                "ExpirationInDays": 30,
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                            }
+                        )
+                    ]
                 )
             },
         },
@@ -502,7 +608,8 @@ def test_the_production_record_starts_as_the_shipped_models_card(resources):
 
 
 def test_the_schedule_starts_the_pipeline_with_the_deployments_defaults(stack):
-    # Off by default: tests/test_infra.py asserts that the default template has no rule.
+    # Off by default: tests/test_infra.py asserts that the default template has no training
+    # schedule (its one rule is the review backlog's).
     stack.template.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -527,8 +634,14 @@ def test_the_stack_names_the_pipeline_its_bucket_and_the_record(stack, resources
     # The training bucket (not the photos or the access-logs bucket): checkpoints expire there.
     rules = named["TrainingBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert [(r["Id"], r.get("Prefix")) for r in rules if "Id" in r] == [
-        ("expire-checkpoints", "checkpoints/")
+        ("expire-checkpoints", "checkpoints/"),
+        ("forget-replaced-data", "data/"),
+        ("forget-replaced-jobs", "jobs/"),
+        ("forget-replaced-profiler", "profiler/"),
     ]
+    # Old versions are forgotten everywhere but under promoted/: a recorded version stays.
+    assert not [r for r in rules if r.get("Prefix", "").startswith("promoted")]
+    assert all(r.get("Prefix") for r in rules if "NoncurrentVersionExpiration" in r)
     assert named["ProductionModelRecord"]["Properties"]["Description"].startswith(
         "The counting endpoint's model"
     )

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, CfnMapping, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Aws, CfnMapping, Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from aws_cdk import aws_sns as sns
@@ -29,6 +28,7 @@ from lambdas.retraining.request import InvalidRequest, RunRequest, parse_request
 from ..config import BinCheckConfig
 from ..endpoint import CountingEndpoint, pytorch_images
 from ..functions import function_code
+from ..log_groups import function_role, log_group
 from ..storage import secure_bucket_options
 from . import access, jobs
 from .code import ENTRY, build_training_code
@@ -39,6 +39,7 @@ from .states import States
 # How often each loop asks SageMaker: jobs take hours, an endpoint update minutes.
 POLL_S = {"tuning job": 300, "candidate training job": 300, "endpoint": 60}
 CHECKPOINT_DAYS = 30  # checkpoints matter only while their job may restart
+REPLACED_DAYS = 30  # how long an overwritten object's old version is kept (promoted: always)
 
 
 class TrainingPipeline(Construct):
@@ -72,16 +73,27 @@ class TrainingPipeline(Construct):
         self.compare_function = self._function(config, "Compare", environment)
         self._grant_function_reads()
         definition = self._flow(config, endpoint, ops, images, rules, code)
-        self.state_machine = self._state_machine(definition, timeout_s)
+        self.state_machine = self._state_machine(config, definition, timeout_s)
         self._let_functions_list_runs()
         self._grant_state_machine(endpoint, ops)
         self.stranded_alarm = self._stranded_alarm(ops)
         self.schedule = self._schedule(config)
 
     def _training_bucket(self, config: BinCheckConfig, access_logs: s3.IBucket) -> s3.Bucket:
+        """Versioned: the production record names its promoted model's version. Old versions
+        of what is overwritten elsewhere (checkpoints every epoch) do not pile up."""
+        replaced = [
+            s3.LifecycleRule(
+                id=f"forget-replaced-{folder.rstrip('/')}",
+                prefix=folder,
+                noncurrent_version_expiration=Duration.days(REPLACED_DAYS),
+            )
+            for folder in (access.DATA, access.JOBS, access.PROFILER)
+        ]
         return s3.Bucket(
             self,
             "Bucket",
+            versioned=True,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="training/",
             lifecycle_rules=[
@@ -89,7 +101,9 @@ class TrainingPipeline(Construct):
                     id="expire-checkpoints",
                     prefix=access.CHECKPOINTS,
                     expiration=Duration.days(CHECKPOINT_DAYS),
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
+                *replaced,
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(7)),
             ],
             **secure_bucket_options(config),
@@ -127,8 +141,8 @@ class TrainingPipeline(Construct):
         return role
 
     def _endpoint_role(self, endpoint: CountingEndpoint) -> iam.Role:
-        # Promoted models are served by the endpoint's own role.
-        access.grant_objects(endpoint.role, self.bucket, ["s3:GetObject"], access.MODELS)
+        # Promoted models are served by the endpoint's own role: the copies under promoted/.
+        access.grant_objects(endpoint.role, self.bucket, ["s3:GetObject"], access.PROMOTED_MODELS)
         return endpoint.role
 
     def _production_record(
@@ -154,6 +168,7 @@ class TrainingPipeline(Construct):
     def _function(
         self, config: BinCheckConfig, name: str, environment: dict[str, str]
     ) -> lambda_.Function:
+        logs_to = log_group(self, f"{name}Logs", config=config)
         return lambda_.Function(
             self,
             name,
@@ -166,12 +181,25 @@ class TrainingPipeline(Construct):
             timeout=Duration.seconds(60),
             memory_size=256,
             environment=environment,
+            log_group=logs_to,
+            role=function_role(
+                self,
+                f"{name}Role",
+                logs_to=logs_to,
+                description=f"Training pipeline's {name.lower()} function",
+            ),
         )
 
     def _grant_function_reads(self) -> None:
         access.grant_list(self.validate_function.role, self.bucket, access.DATA)
-        self.record.grant_read(self.validate_function)
-        self.record.grant_read(self.compare_function)  # again: another run may have promoted
+        # GetParameter only (grant_read adds DescribeParameters and the history). Compare
+        # reads it again: another run may have promoted meanwhile.
+        for function in (self.validate_function, self.compare_function):
+            iam.Grant.add_to_principal(
+                grantee=function,
+                actions=["ssm:GetParameter"],
+                resource_arns=[self.record.parameter_arn],
+            )
         access.grant_objects(
             self.validate_function.role, self.bucket, ["s3:GetObject"], f"{access.DATA}*"
         )
@@ -211,7 +239,7 @@ class TrainingPipeline(Construct):
                 "model": jobs.model(endpoint),
                 "endpoint_config": jobs.endpoint_config(config, endpoint),
                 "endpoint_update": jobs.endpoint_update(
-                    config, endpoint, [endpoint.latency_alarm, endpoint.error_alarm]
+                    config, endpoint, rollback_alarms(endpoint)
                 ),
             },
             code={
@@ -222,11 +250,14 @@ class TrainingPipeline(Construct):
             validate=self.validate_function,
             compare=self.compare_function,
             record=self.record,
+            bucket=self.bucket,
             endpoint_name=endpoint.endpoint_name,
             endpoint_arn=endpoint.endpoint_arn,
         )
 
-    def _state_machine(self, definition: sfn.IChainable, timeout_s: int) -> sfn.StateMachine:
+    def _state_machine(
+        self, config: BinCheckConfig, definition: sfn.IChainable, timeout_s: int
+    ) -> sfn.StateMachine:
         return sfn.StateMachine(
             self,
             "StateMachine",
@@ -235,13 +266,7 @@ class TrainingPipeline(Construct):
             timeout=Duration.seconds(timeout_s),
             tracing_enabled=True,
             logs=sfn.LogOptions(
-                destination=logs.LogGroup(
-                    self,
-                    "Logs",
-                    retention=logs.RetentionDays.SIX_MONTHS,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
-                level=sfn.LogLevel.ALL,
+                destination=log_group(self, "Logs", config=config), level=sfn.LogLevel.ALL
             ),
         )
 
@@ -284,6 +309,13 @@ class TrainingPipeline(Construct):
                 actions=["kms:DescribeKey"], resources=[endpoint.volume_key.key_arn]
             )
         )
+        # SageMaker reads the rollback alarms of an UpdateEndpoint as its caller.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[alarm.alarm_arn for alarm in rollback_alarms(endpoint)],
+            )
+        )
 
     def _stranded_alarm(self, ops: sns.ITopic) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
@@ -323,6 +355,11 @@ class TrainingPipeline(Construct):
                 )
             ],
         )
+
+
+def rollback_alarms(endpoint: CountingEndpoint) -> list[cloudwatch.Alarm]:
+    """The alarms SageMaker watches while a promoted model bakes, and rolls back on."""
+    return [endpoint.latency_alarm, endpoint.error_alarm]
 
 
 def check_settings(config: BinCheckConfig, timeout_s: int) -> RunRequest:

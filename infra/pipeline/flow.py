@@ -10,7 +10,8 @@ runs on AWS and in moto's Step Functions engine, where the tests execute it.
       -> (poll the candidate) -> Compare with production (the record as it is now)
       -> Better than production?
          no:  Notify not promoted
-         yes: Create model -> Create endpoint config -> Update endpoint -> (poll)
+         yes: Copy model for production (promoted/<version>/) -> Model for production
+              -> Create model -> Create endpoint config -> Update endpoint -> (poll)
               -> Record production model -> Notify promoted
     any error -> Notify failure -> Failed
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -39,6 +41,7 @@ def build_flow(
     validate: lambda_.IFunction,
     compare: lambda_.IFunction,
     record: ssm.IStringParameter,
+    bucket: s3.IBucket,
     endpoint_name: str,
     endpoint_arn: str,
 ) -> sfn.IChainable:
@@ -91,6 +94,8 @@ def build_flow(
         "candidate": JsonPath.object_at("$.decision.candidate"),
         "production": JsonPath.object_at("$.decision.production"),
     }
+    # SNS subjects must be under 100 characters: the version is 28, and the endpoint's
+    # name (up to 63) is in the message only.
     version = JsonPath.string_at("$.run.version")
     not_promoted = states.notice(
         "Notify not promoted",
@@ -102,15 +107,18 @@ def build_flow(
     promoted = states.notice(
         "Notify promoted",
         outcome="PROMOTED",
-        subject=JsonPath.format(f"bincheck: model {{}} promoted to {endpoint_name}", version),
+        subject=JsonPath.format("bincheck: model {} promoted", version),
         message={
             **figures,
             "endpoint": endpoint_name,
             "endpoint_config": JsonPath.string_at("$.run.endpoint_config"),
+            "promoted": JsonPath.object_at("$.promoted"),
         },
         output="$.decision",
     ).next(sfn.Succeed(scope, "Promoted"))
-    promote = promotion(scope, states, requests, record, endpoint_name, endpoint_arn, promoted)
+    promote = promotion(
+        scope, states, requests, record, bucket, endpoint_name, endpoint_arn, promoted
+    )
 
     tuning["done"].next(candidate["start"])
     candidate["done"].next(compare_state).next(

@@ -187,15 +187,17 @@ class JobRequests:
 
 
 def model(endpoint: CountingEndpoint) -> dict[str, Any]:
-    """The candidate as a model of the counting endpoint: same image, role, environment."""
+    """The candidate, as copied for production, as a model of the counting endpoint: same
+    image, role, environment and network isolation."""
     return {
         "ModelName": JsonPath.string_at("$.run.model"),
         "ExecutionRoleArn": endpoint.role.role_arn,
         "PrimaryContainer": {
             "Image": endpoint.image_uri,
-            "ModelDataUrl": JsonPath.string_at("$.decision.candidate.model_data"),
+            "ModelDataUrl": JsonPath.string_at("$.promoted.model_data"),
             "Environment": endpoint.container_environment,
         },
+        "EnableNetworkIsolation": endpoint.network_isolation,
     }
 
 
