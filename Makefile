@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test java lint bench bench-inference bench-local synth deploy destroy clean
+.PHONY: demo test java chromium lint bench bench-inference bench-local synth deploy destroy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +28,27 @@ demo: $(VENV)/.installed  ## the whole system locally on real photos (ARGS="--ph
 java:
 	@command -v java >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; } \
+				|| echo "make: apt-get could not install openjdk-17-jre-headless: no java: the TorchServe serving test will be skipped."; \
 		else \
 			echo "make: no java: the TorchServe serving test will be skipped." \
 				"Install Java 17 (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless)."; \
 		fi; }
 
-test: $(VENV)/.installed java  ## lint, then the whole test suite
+# The review page's browser test drives Debian's chromium: installed the same way.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends chromium chromium-driver; } \
+				|| echo "make: apt-get could not install chromium chromium-driver: no chromium: the review page's browser test will be skipped."; \
+		else \
+			echo "make: no chromium: the review page's browser test will be skipped." \
+				"Install it (Debian/Ubuntu: sudo apt-get install chromium chromium-driver)."; \
+		fi; }
+
+test: $(VENV)/.installed java chromium  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy contract lambdas/checker/settings.py \

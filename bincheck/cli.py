@@ -24,12 +24,15 @@ from .commands import (
     endpoint,
     evaluate,
     model,
+    review,
     serve,
     train,
 )
 
 # In the order ``bincheck --help`` lists them.
-GROUPS = (bins, checks, dlq, serve, endpoint, train, evaluate, calibrate, model, data, demo, cost)
+GROUPS = (
+    bins, checks, review, dlq, serve, endpoint, train, evaluate, calibrate, model, data, demo, cost
+)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

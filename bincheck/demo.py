@@ -4,7 +4,7 @@ Starts the local stack (moto server, the model server, checker workers; see
 ``local/stack.py``), registers bins with expected quantities (some wrong on purpose),
 uploads photos, waits until every one is checked, then prints the verdicts and the alerts
 that reached the alerts topic and writes an HTML report. ``keep_running`` leaves the stack
-up for your own uploads until Ctrl-C.
+up for your own uploads and the review page until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def run_demo(
             f"  model server at {stack.model.url} (endpoint {stack.names.endpoint})\n"
             f"  {options.workers} checker workers; logs in {options.log_dir}/"
         )
+        print(stack.review_sign_in())
         inbox = AlertInbox(stack)
         uploads = _load_and_upload(stack, folder, labels)
         _wait(stack, uploads)
@@ -232,7 +233,13 @@ endpoint and dummy credentials (the bincheck commands read the same environment)
   bincheck dlq show                    # photo events the checker gave up on
   bincheck dlq redrive
 
-(`bincheck` is {Path(sys.executable).parent / "bincheck"}.) Ctrl-C stops everything.""",
+(`bincheck` is {Path(sys.executable).parent / "bincheck"}.)
+
+The checks waiting for a person (UNCERTAIN, MISMATCH): open the review page in a browser
+and sign in as the demo reviewer; `bincheck review list` shows the same queue.
+{stack.review_sign_in()}
+
+Ctrl-C stops everything.""",
         flush=True,
     )
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 ENDPOINT_NAME = "bincheck-counter"  # the SageMaker endpoint, and bincheck serve's default
 BY_STATUS_INDEX = "by-status"  # the checks table's index on status + check_id
+# The checks table's sparse index on pending_review + check_id: the review queue, oldest
+# capture first (contract/review.py).
+PENDING_REVIEW_INDEX = "pending-review"
 
 
 @dataclass(frozen=True)

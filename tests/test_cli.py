@@ -159,8 +159,8 @@ def test_help_lists_every_command_in_order(capsys):
     # A name longer than the help column ("calibrate") has its help on the next line.
     listed = re.findall(r"^    (\w+)(?: |$)", capsys.readouterr().out, re.MULTILINE)
     assert listed == [
-        "bins", "checks", "dlq", "serve", "endpoint", "train", "evaluate", "calibrate", "model",
-        "data", "demo", "cost",
+        "bins", "checks", "review", "dlq", "serve", "endpoint", "train", "evaluate", "calibrate",
+        "model", "data", "demo", "cost",
     ]  # fmt: skip
 
 

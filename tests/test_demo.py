@@ -45,6 +45,7 @@ def test_demo_checks_every_sample_photo_reports_alerts_and_writes_the_report(tmp
             "demo",
             "--aws-port", str(free_port()),
             "--model-port", str(free_port()),
+            "--review-port", str(free_port()),
             "--workers", "2",
             "--report", str(report),
             "--log-dir", str(tmp_path / "logs"),
@@ -66,6 +67,10 @@ def test_demo_checks_every_sample_photo_reports_alerts_and_writes_the_report(tmp
     alerts = int(re.search(r"Alerts received on bincheck-alerts \((\d+)\)", out).group(1))
     assert alerts == int(statuses.get("MISMATCH", 0)) + int(statuses.get("UNCERTAIN", 0))
     assert out.rstrip().endswith("local stack stopped")
+    # The review page and the demo reviewer's sign-in, printed while the stack was up.
+    page = re.search(r"review page at (http://127\.0\.0\.1:\d+/) \(sign in there\)", out)
+    assert page, out
+    assert re.search(r"sign in as 'reviewer', password '[^']{16}'", out)
 
     parser = Rows()
     parser.feed(report.read_text())

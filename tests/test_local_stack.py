@@ -3,10 +3,16 @@ the unchanged checker handler in worker processes, on real photos."""
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import requests
 
 from bincheck.cli import main
 from bincheck.commands.common import DEFAULT_MODEL
@@ -14,7 +20,9 @@ from bincheck.demo import AlertInbox, read_checks
 from bincheck.local import s3_events
 from bincheck.local.ports import free_port
 from bincheck.local.stack import LocalStack, StackOptions
+from bincheck.local.user_pool import add_reviewer, create_user_pool, sign_in
 from contract.decision import Status
+from contract.review import decode_check_ref, encode_check_ref
 
 from .conftest import SAMPLE_COUNTS, default_model_card, sample_photo
 
@@ -27,6 +35,7 @@ def start(tmp_path: Path, **options) -> LocalStack:
             model=DEFAULT_MODEL,
             aws_port=free_port(),
             model_port=free_port(),
+            review_port=free_port(),
             workers=2,
             retry_delay_s=1,
             max_receive_count=2,
@@ -182,3 +191,140 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in error
     assert "Choose another port with --aws-port" in error
+
+
+# --- the review API -----------------------------------------------------------------------
+
+
+def pending_check(stack: LocalStack, bin_id: str) -> str:
+    """A photo of a bin registered with 40 items: never a MATCH, so it waits for review."""
+    set_bins(stack, {bin_id: 40})
+    upload(stack, f"bins/{bin_id}/c1.jpg", sample_photo("00579"))
+    stack.wait_until_settled(timeout_s=120)
+    [check] = checks_of(stack, bin_id)
+    assert check["review_state"] == "PENDING"
+    return encode_check_ref(bin_id, check["check_id"])
+
+
+def bearer(stack: LocalStack, reviewer=None) -> dict[str, str]:
+    token = sign_in(stack.client("cognito-idp"), stack.user_pool, reviewer or stack.reviewer)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_reviewer_works_through_the_queue_on_the_local_api(stack, inbox):
+    ref = pending_check(stack, "REV-1")
+    api, headers = stack.review_api.url, bearer(stack)
+
+    listed = requests.get(f"{api}/checks", params={"bin": "REV-1"}, headers=headers, timeout=30)
+    assert listed.status_code == 200
+    assert [c["id"] for c in listed.json()["checks"]] == [ref]
+    shown = requests.get(f"{api}/checks/{ref}", headers=headers, timeout=30).json()
+    assert len(shown["probabilities"]) == shown["max_count"] + 1
+    photo = requests.get(shown["photo_url"], timeout=30)
+    assert (photo.status_code, photo.content) == (200, sample_photo("00579"))
+
+    settled = requests.post(
+        f"{api}/checks/{ref}/review",
+        json={"reviewed_count": 2, "resolution": "CONFIRMED"},
+        headers=headers,
+        timeout=30,
+    )
+    assert settled.status_code == 200
+    assert settled.json()["check"]["reviewer"] == stack.reviewer.username
+    [notice] = [a for a in inbox.drain() if a.get("review_state") == "REVIEWED"]
+    assert (notice["bin_id"], notice["reviewed_count"]) == ("REV-1", 2)
+
+
+def settle_at_once(url: str, answers: dict[str, tuple[dict, int]]) -> dict[str, requests.Response]:
+    """Each reviewer's POST, released together from a barrier on its own thread."""
+    start = threading.Barrier(len(answers))
+
+    def settle(headers: dict, count: int) -> requests.Response:
+        start.wait()
+        body = {"reviewed_count": count, "resolution": "CONFIRMED"}
+        return requests.post(url, json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(len(answers)) as pool:
+        futures = {name: pool.submit(settle, *answer) for name, answer in answers.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def test_two_reviewers_settling_one_check_at_once_exactly_one_wins(stack, inbox):
+    second = add_reviewer(stack.client("cognito-idp"), stack.user_pool, "reviewer-2")
+    headers = {stack.reviewer.username: bearer(stack), second.username: bearer(stack, second)}
+    refs = [pending_check(stack, f"RACE-{i}") for i in range(3)]
+    inbox.drain()
+
+    for ref in refs:
+        answers = settle_at_once(
+            f"{stack.review_api.url}/checks/{ref}/review",
+            {name: (headers[name], count) for count, name in enumerate(headers, start=1)},
+        )
+        assert sorted(a.status_code for a in answers.values()) == [200, 409]
+        [winner] = [name for name, a in answers.items() if a.status_code == 200]
+        [loser] = [a for a in answers.values() if a.status_code == 409]
+        counted = answers[winner].json()["check"]["reviewed_count"]
+        assert (
+            f"already reviewed: CONFIRMED, {counted} counted by {winner}" in (loser.json()["error"])
+        )
+        [check] = checks_of(stack, decode_check_ref(ref)[0])
+        assert (check["reviewer"], check["reviewed_count"]) == (winner, counted)
+    # One REVIEWED message per check: none for the reviewers who lost.
+    notices = [a for a in inbox.drain() if a.get("review_state") == "REVIEWED"]
+    assert sorted(n["bin_id"] for n in notices) == ["RACE-0", "RACE-1", "RACE-2"]
+
+
+def forged(token: str) -> str:
+    """The same claims, signed by a key that is not the pool's."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, RSAKey.generate_key(2048))
+
+
+def test_a_request_without_a_token_of_the_pool_and_client_is_401(stack):
+    ref = pending_check(stack, "AUTH-1")
+    cognito = stack.client("cognito-idp")
+    token = bearer(stack)["Authorization"].removeprefix("Bearer ")
+    other_pool = create_user_pool(cognito, "us-east-1")
+    outsider = sign_in(cognito, other_pool, add_reviewer(cognito, other_pool, "outsider"))
+    other_client = cognito.create_user_pool_client(
+        UserPoolId=stack.user_pool.pool_id,
+        ClientName="another-app",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    same_user_other_client = sign_in(
+        cognito, replace(stack.user_pool, client_id=other_client), stack.reviewer
+    )
+
+    refusals = {
+        "no header": ({}, "no token in the Authorization header"),
+        "not a JWT": ({"Authorization": "Bearer nonsense"}, "not a valid signed JWT"),
+        "another pool": ({"Authorization": f"Bearer {outsider}"}, "Invalid claim: 'iss'"),
+        "another client": (
+            {"Authorization": f"Bearer {same_user_other_client}"},
+            "issued for another app client",
+        ),
+        "forged": ({"Authorization": f"Bearer {forged(token)}"}, "bad_signature"),
+    }
+    for case, (headers, reason) in refusals.items():
+        for method, path, body in [
+            ("GET", "/checks", None),
+            ("GET", f"/checks/{ref}", None),
+            ("POST", f"/checks/{ref}/review", {"reviewed_count": 1, "resolution": "CONFIRMED"}),
+        ]:
+            answer = requests.request(
+                method, f"{stack.review_api.url}{path}", json=body, headers=headers, timeout=30
+            )
+            assert answer.status_code == 401, (case, path)
+            assert answer.json() == {"message": "Unauthorized"}
+            assert reason in answer.headers["www-authenticate"], case
+    [check] = checks_of(stack, "AUTH-1")
+    assert check["review_state"] == "PENDING"  # nothing changed
+    # The token itself works with the pool's own client.
+    answer = requests.get(
+        f"{stack.review_api.url}/checks/{ref}", headers={"Authorization": token}, timeout=30
+    )
+    assert answer.status_code == 200

@@ -81,6 +81,28 @@ def test_the_retraining_asset_holds_its_own_folder_only(tmp_path, function):
     assert loaded == files
 
 
+def test_the_review_asset_holds_the_review_and_the_contract_and_both_handlers_import(tmp_path):
+    """One asset, two functions: the review API (review.handler) and the backlog metrics
+    (review.backlog)."""
+    root = stage("review", tmp_path)
+    files = asset_files(root)
+    page = ["review/page/index.html", "review/page/review.css", "review/page/review.js"]
+    assert files == sorted(
+        python_files(REPO / "lambdas" / "review", "review")
+        + python_files(REPO / "contract", "contract")
+        + page  # the review page the function serves at GET /
+    )
+    loaded: set[str] = set()
+    for module in ("review.handler", "review.backlog"):
+        handler, imported, others = probe(root, module, "lambda_handler")
+        assert handler == module
+        assert others == []  # nothing from the rest of the repository, no torch, no moto
+        loaded.update(imported)
+    # All but contract/bins.py, the bin record the checker reads (the review reads a bin's
+    # quantity and time itself).
+    assert sorted(set(files) - loaded - set(page)) == ["contract/bins.py"]
+
+
 def test_staging_is_named_by_content_and_repeatable(tmp_path):
     first = stage("checker", tmp_path)
     assert stage("checker", tmp_path) == first

@@ -17,10 +17,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model.tar.gz")
     demo.add_argument("--report", type=Path, default=Path("reports/demo.html"))
     demo.add_argument(
-        "--keep-running", action="store_true", help="stay up for your own uploads until Ctrl-C"
+        "--keep-running",
+        action="store_true",
+        help="stay up for your own uploads and the review page until Ctrl-C",
     )
     demo.add_argument("--aws-port", type=int, default=5055, help="the AWS emulation's port")
     demo.add_argument("--model-port", type=int, default=8085, help="the model server's port")
+    demo.add_argument("--review-port", type=int, default=8087, help="the review API's port")
     demo.add_argument("--workers", type=int, default=4, help="concurrent checker instances")
     demo.add_argument(
         "--fault-rate", type=float, default=0.0, help="fail this share of endpoint calls"
@@ -38,6 +41,7 @@ def run_demo(args: argparse.Namespace) -> int:
         model=args.model,
         aws_port=args.aws_port,
         model_port=args.model_port,
+        review_port=args.review_port,
         workers=args.workers,
         fault_rate=args.fault_rate,
         log_dir=args.log_dir,

@@ -8,7 +8,10 @@ boto3 and the AWS CLI honour without a code change.
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import boto3
 
@@ -52,8 +55,6 @@ class AwsEmulation:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         if AwsEmulation._running is not None:
             raise RuntimeError(
                 f"an AWS emulation already runs in this process at {AwsEmulation._running.url}"
@@ -61,7 +62,8 @@ class AwsEmulation:
         # moto's server thread dies silently on a busy port, and start() then waits forever.
         ensure_free(self.host, self.port, "--aws-port")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server = _moto_server_class()
+        self._server = server(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         AwsEmulation._running = self
 
@@ -75,3 +77,51 @@ class AwsEmulation:
         self._server.stop()
         self._server = None
         AwsEmulation._running = None
+
+
+# DynamoDB's writes that evaluate a condition or touch several items.
+_DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+
+
+class AtomicDynamoDBWrites:
+    """DynamoDB applies a conditional write atomically: of two reviewers settling one check
+    at once, exactly one wins. moto evaluates the condition, then writes, and its server
+    handles requests on concurrent threads, so both could pass; here its DynamoDB writes
+    take turns (WSGI middleware, keyed on the ``X-Amz-Target`` header)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES:
+            with self._lock:
+                return list(self.app(environ, start_response))  # the whole write, in turn
+        return self.app(environ, start_response)
+
+
+def _moto_server_class() -> type:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class MotoServer(ThreadedMotoServer):
+        """moto's threaded server (as ``ThreadedMotoServer`` builds it) behind
+        ``AtomicDynamoDBWrites``."""
+
+        def _server_entry(self) -> None:
+            app = AtomicDynamoDBWrites(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return MotoServer

@@ -2,7 +2,8 @@
 
 Shapes follow the deployed system: the photos bucket notifies the queue for ``bins/``
 objects, the queue redrives to a DLQ after ``max_receive_count`` receives, the checks table
-is keyed by bin and capture and indexed by status, the idempotency table expires by TTL.
+is keyed by bin and capture and indexed by status and by pending review (a sparse index),
+the idempotency table expires by TTL.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 import boto3
 
 from contract.keys import PHOTO_PREFIX
-from contract.names import BY_STATUS_INDEX, ResourceNames
+from contract.names import BY_STATUS_INDEX, PENDING_REVIEW_INDEX, ResourceNames
+from contract.review import PENDING_REVIEW_KEY
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,14 @@ class Resources:
             "IDEMPOTENCY_TABLE": self.names.idempotency_table,
             "ALERTS_TOPIC_ARN": self.alerts_topic_arn,
             "ENDPOINT_NAME": self.names.endpoint,
+        }
+
+    def review_environment(self) -> dict[str, str]:
+        """The environment the review function gets, pointing at these resources."""
+        return {
+            "CHECKS_TABLE": self.names.checks_table,
+            "BINS_TABLE": self.names.bins_table,
+            "ALERTS_TOPIC_ARN": self.alerts_topic_arn,
         }
 
 
@@ -85,7 +95,10 @@ def provision(
         dynamodb,
         names.checks_table,
         [("bin_id", "HASH"), ("check_id", "RANGE")],
-        indexes=[(BY_STATUS_INDEX, [("status", "HASH"), ("check_id", "RANGE")])],
+        indexes=[
+            (BY_STATUS_INDEX, [("status", "HASH"), ("check_id", "RANGE")]),
+            (PENDING_REVIEW_INDEX, [(PENDING_REVIEW_KEY, "HASH"), ("check_id", "RANGE")]),
+        ],
     )
     _table(dynamodb, names.idempotency_table, [("id", "HASH")])
     dynamodb.update_time_to_live(

@@ -1,8 +1,10 @@
 """The local stack: the whole event path on one machine, AWS replaced by an emulation.
 
-    moto server (S3, SQS + DLQ, DynamoDB, SNS)  <-- photos, bins, checks, alerts
+    moto server (S3, SQS + DLQ, DynamoDB, SNS, Cognito)  <-- photos, bins, checks, alerts
     bincheck serve (the model, as the SageMaker container and endpoint)
     checker workers (the unchanged Lambda handler, fed from the queue as Lambda feeds it)
+    the review API (the unchanged review handler behind a local HTTP API and JWT
+        authorizer, verifying the user pool's tokens), with a demo reviewer
 
 Names come from ``ResourceNames`` and tunables (receives before the DLQ, batch size,
 function timeout, thresholds) from ``cdk.json``, as ``cdk deploy`` would use them.
@@ -18,13 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from contract.names import ResourceNames
+from contract.review import REVIEW_API_ROUTES
 from infra.config import BinCheckConfig
 
+from .authorizer import JwtAuthorizer
 from .aws import REGION, AwsEmulation, client_environment, session
 from .checker_workers import CheckerWorkers, WorkerOptions
+from .http_api import HttpApi
+from .lambda_pool import LambdaPool
 from .model_server import ModelServer
 from .ports import ensure_free
 from .resources import Resources, provision
+from .user_pool import Reviewer, UserPool, add_reviewer, create_user_pool
+
+REVIEW_HANDLER = "lambdas.review.handler:lambda_handler"
+REVIEW_PAGE_ROUTE = "GET /"  # the review page: served without the authorizer
+DEMO_REVIEWER = "reviewer"
 
 DEFAULT_NAMES = ResourceNames()
 
@@ -35,7 +46,9 @@ class StackOptions:
     host: str = "127.0.0.1"
     aws_port: int = 5055
     model_port: int = 8085
+    review_port: int = 8087
     workers: int = 4
+    review_workers: int = 2  # concurrent instances of the review function
     fault_rate: float = 0.0  # share of endpoint calls that fail on purpose
     retry_delay_s: int = 2
     max_receive_count: int | None = None  # None: the deployed configuration's
@@ -58,6 +71,9 @@ class LocalStack:
         self.resources: Resources | None = None
         self.model: ModelServer | None = None
         self.workers: CheckerWorkers | None = None
+        self.user_pool: UserPool | None = None
+        self.reviewer: Reviewer | None = None
+        self.review_api: HttpApi | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -79,8 +95,9 @@ class LocalStack:
         # Both ports before anything starts; fresh logs for this run.
         ensure_free(options.host, options.aws_port, "--aws-port")
         ensure_free(options.host, options.model_port, "--model-port")
+        ensure_free(options.host, options.review_port, "--review-port")
         options.log_dir.mkdir(parents=True, exist_ok=True)
-        for log in ("checker.log", "model-server.log"):
+        for log in ("checker.log", "model-server.log", "review-api.log"):
             (options.log_dir / log).write_text("")
         self.aws.start()
         self.resources = provision(
@@ -124,10 +141,76 @@ class LocalStack:
         )
         # Workers first: they start in parallel while the model server loads.
         self.workers.start()
+        self._start_review_api(aws_environment)  # its function warms up while the model loads
         self.model.start()
+        self.review_api.function.wait_warm()
+
+    def _start_review_api(self, aws_environment: dict[str, str]) -> None:
+        assert self.resources is not None
+        cognito = self.client("cognito-idp")
+        self.user_pool = create_user_pool(cognito, REGION)
+        self.reviewer = add_reviewer(cognito, self.user_pool, DEMO_REVIEWER)
+        function = LambdaPool(
+            REVIEW_HANDLER,
+            function_name="bincheck-review",
+            environment={
+                **aws_environment,
+                **self.resources.review_environment(),
+                **self._review_page_environment(),
+                "POWERTOOLS_SERVICE_NAME": "bin-review",
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            },
+            log_path=self.options.log_dir / "review-api.log",
+            workers=self.options.review_workers,
+        )
+        self.review_api = HttpApi(
+            routes=REVIEW_API_ROUTES,
+            public=(REVIEW_PAGE_ROUTE,),
+            authorizer=JwtAuthorizer.for_user_pool(
+                aws_url=self.aws.url,
+                pool_id=self.user_pool.pool_id,
+                client_id=self.user_pool.client_id,
+                region=REGION,
+            ),
+            function=function,
+            host=self.options.host,
+            port=self.options.review_port,
+        )
+        self.review_api.start()
+
+    def _review_page_environment(self) -> dict[str, str]:
+        """The page signs in at the emulation's Cognito; photo links point at it too."""
+        assert self.user_pool is not None
+        return {
+            "USER_POOL_ID": self.user_pool.pool_id,
+            "USER_POOL_CLIENT_ID": self.user_pool.client_id,
+            "COGNITO_ENDPOINT_URL": self.aws.url,
+            "PHOTOS_ORIGIN": self.aws.url,
+        }
+
+    @property
+    def review_page_url(self) -> str:
+        assert self.review_api is not None
+        return f"{self.review_api.url}/"
+
+    def review_sign_in(self) -> str:
+        """How a person reaches the review API: its URL, the demo reviewer, a token."""
+        assert self.review_api is not None and self.user_pool and self.reviewer
+        return (
+            f"  review page at {self.review_page_url} (sign in there)\n"
+            f"  review API at {self.review_api.url} (GET /checks, GET /checks/{{id}}, "
+            "POST /checks/{id}/review)\n"
+            f"  sign in as {self.reviewer.username!r}, password {self.reviewer.password!r}: "
+            f"Cognito user pool {self.user_pool.pool_id}, app client "
+            f"{self.user_pool.client_id}, USER_PASSWORD_AUTH or SRP"
+        )
 
     def stop(self) -> None:
-        """Workers, then the model server, then the emulation; safe to call twice."""
+        """The review API, workers, the model server, then the emulation; safe to call
+        twice."""
+        if self.review_api is not None:
+            self.review_api.stop()
+            self.review_api = None
         if self.workers is not None:
             self.workers.stop()
             self.workers = None

@@ -85,6 +85,7 @@ class CheckerApp:
             photos=photos,
             thresholds=settings.thresholds,
             alert_statuses=settings.alert_statuses,
+            review_statuses=settings.review_statuses,
             max_image_bytes=settings.max_image_bytes,
         )
         store = DynamoDBPersistenceLayer(

@@ -1,7 +1,7 @@
 """Check one uploaded photo against its bin: the checker's use case.
 
 Collaborators are passed in, so this reads as the sequence of decisions it is:
-key -> photo -> bin -> staleness -> size -> model -> verdict -> record -> alert.
+key -> photo -> bin -> staleness -> size -> model -> verdict -> review -> record -> alert.
 Transient failures propagate (SQS retries the message); permanent ones become records.
 """
 
@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from contract.check import CheckRecord, build_alert
 from contract.decision import Status, Thresholds, is_stale, judge
 from contract.keys import InvalidPhotoKey, parse_photo_key
+from contract.review import DEFAULT_REVIEW_STATUSES, ReviewState
 from contract.times import format_timestamp, parse_timestamp, utc_now
 
 from .adapters.alerts import AlertsTopic
@@ -53,6 +54,7 @@ class Checker:
         thresholds: Thresholds,
         alert_statuses: frozenset[Status],
         max_image_bytes: int,
+        review_statuses: frozenset[Status] = DEFAULT_REVIEW_STATUSES,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.bins = bins
@@ -63,6 +65,7 @@ class Checker:
         self.thresholds = thresholds
         self.alert_statuses = alert_statuses
         self.max_image_bytes = max_image_bytes
+        self.review_statuses = review_statuses
         self.clock = clock
 
     def check(self, photo: PhotoEvent) -> CheckRecord | None:
@@ -70,7 +73,13 @@ class Checker:
         record = self._judge(photo)
         if record is None:
             return None
-        self.checks.put(record)
+        if record.status in self.review_statuses:
+            record = replace(record, review_state=ReviewState.PENDING)
+        if not self.checks.put(record):
+            logger.warning(
+                "check already reviewed: the record is kept as the reviewer settled it",
+                extra={"check": record.to_dict()},
+            )
         if record.status in self.alert_statuses:
             self.alerts.publish(build_alert(record))
         logger.info("photo checked", extra={"check": record.to_dict()})
@@ -96,7 +105,11 @@ class Checker:
         bin_ = self.bins.get(key.bin_id)
         if bin_ is None:
             return replace(record, status=Status.UNKNOWN_BIN)
-        record = replace(record, expected_quantity=bin_.expected_quantity)
+        record = replace(
+            record,
+            expected_quantity=bin_.expected_quantity,
+            bin_updated_at=format_timestamp(bin_.updated_at) if bin_.updated_at else None,
+        )
         if is_stale(parse_timestamp(record.captured_at), bin_.updated_at):
             updated = format_timestamp(bin_.updated_at)
             return replace(record, status=Status.STALE, detail=f"bin quantity updated at {updated}")
@@ -118,6 +131,7 @@ class Checker:
             status=verdict.status,
             predicted_count=prediction.count,
             probability=round(verdict.probability, 6),
+            probabilities=tuple(round(p, 6) for p in prediction.probabilities),
             model_version=prediction.model_version,
             latency_ms=round(latency_ms, 1),
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from contract.decision import DEFAULT_ALERT_STATUSES, Status, Thresholds
+from contract.review import DEFAULT_REVIEW_STATUSES, REVIEWABLE_STATUSES
 
 INPUT_MODES = ("s3_uri", "bytes")
 N = TypeVar("N", int, float)
@@ -27,6 +28,7 @@ class Settings:
     endpoint_input: str = "s3_uri"
     thresholds: Thresholds = field(default_factory=Thresholds)
     alert_statuses: frozenset[Status] = DEFAULT_ALERT_STATUSES
+    review_statuses: frozenset[Status] = DEFAULT_REVIEW_STATUSES
     max_image_bytes: int = 5 * 1024 * 1024
     endpoint_read_timeout_s: float = 10.0
     aws_read_timeout_s: float = 5.0
@@ -92,13 +94,27 @@ class Settings:
             )
         except ValueError as error:
             problems.append(str(error))
-        statuses = env.get("ALERT_STATUSES")
-        if statuses is not None:
-            names = {name.strip() for name in statuses.split(",") if name.strip()}
+
+        def statuses(name: str, allowed: frozenset[Status], why: str = "") -> None:
+            text = env.get(name)
+            if text is None:
+                return
+            names = {part.strip() for part in text.split(",") if part.strip()}
             unknown = names - set(Status)
             if unknown:
-                problems.append(f"ALERT_STATUSES has unknown statuses {sorted(unknown)}")
-            settings["alert_statuses"] = frozenset(Status(n) for n in names - unknown)
+                problems.append(f"{name} has unknown statuses {sorted(unknown)}")
+            refused = sorted(names - unknown - allowed)
+            if refused:
+                problems.append(f"{name} may not name {refused}{why}")
+            settings[name.lower()] = frozenset(Status(n) for n in names - unknown)
+
+        statuses("ALERT_STATUSES", frozenset(Status))
+        statuses(
+            "REVIEW_STATUSES",
+            REVIEWABLE_STATUSES,
+            ": a review settles a count against an expected quantity, so only "
+            f"{sorted(REVIEWABLE_STATUSES)} can be reviewed",
+        )
         if problems:
             raise ConfigurationError("checker configuration: " + "; ".join(problems))
         return cls(**settings)

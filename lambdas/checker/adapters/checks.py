@@ -1,4 +1,7 @@
-"""The checks table: one record per photo, queried by bin or by status."""
+"""The checks table: one record per photo, queried by bin or by status.
+
+A record whose review is pending carries the sparse key of the review queue's index.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,36 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from contract.check import CheckRecord
 from contract.decision import Status
 from contract.names import BY_STATUS_INDEX
+from contract.review import PENDING_REVIEW_KEY, ReviewState
 
 _to_python = TypeDeserializer().deserialize
 _to_dynamo = TypeSerializer().serialize
-_FIELDS = tuple(CheckRecord.__dataclass_fields__)
+
+
+def to_item(record: CheckRecord) -> dict[str, Any]:
+    """The stored item: floats as numbers DynamoDB takes, absent fields left out, and the
+    review queue's key while the review is pending."""
+    fields = {name: value for name, value in record.to_dict().items() if value is not None}
+    if record.review_state is ReviewState.PENDING:
+        fields[PENDING_REVIEW_KEY] = str(ReviewState.PENDING)
+    return {name: _to_dynamo(_numbers(value)) for name, value in fields.items()}
+
+
+def from_item(item: dict[str, Any]) -> CheckRecord:
+    return CheckRecord.from_dict({name: _to_python(value) for name, value in item.items()})
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
 
 
 class ChecksTable:
@@ -22,15 +47,25 @@ class ChecksTable:
         self.table_name = table_name
         self.client = client
 
-    def put(self, record: CheckRecord) -> None:
-        # A plain put keyed by (bin_id, check_id): a retried record overwrites itself
-        # rather than adding a second one.
-        item = {
-            name: _to_dynamo(Decimal(str(value)) if isinstance(value, float) else value)
-            for name, value in record.to_dict().items()
-            if value is not None
-        }
-        self.client.put_item(TableName=self.table_name, Item=item)
+    def put(self, record: CheckRecord) -> bool:
+        """Write the record; ``False`` when a reviewed record of the photo is there already.
+
+        Keyed by (bin_id, check_id): a retried record overwrites itself rather than adding
+        a second one, but never a review a person has settled meanwhile.
+        """
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=to_item(record),
+                ConditionExpression="attribute_not_exists(#state) OR #state <> :reviewed",
+                ExpressionAttributeNames={"#state": "review_state"},
+                ExpressionAttributeValues={":reviewed": {"S": str(ReviewState.REVIEWED)}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def query(
         self, *, bin_id: str | None = None, status: Status | None = None, since: str | None = None
@@ -68,17 +103,4 @@ class ChecksTable:
         paginator = self.client.get_paginator("query" if keys else "scan")
         for page in paginator.paginate(**request):
             for item in page["Items"]:
-                yield self._record(item)
-
-    @staticmethod
-    def _record(item: dict) -> CheckRecord:
-        fields = {name: _to_python(value) for name, value in item.items()}
-        fields = {name: value for name, value in fields.items() if name in _FIELDS}
-        for name in ("expected_quantity", "predicted_count"):
-            if name in fields:
-                fields[name] = int(fields[name])
-        for name in ("probability", "latency_ms"):
-            if name in fields:
-                fields[name] = float(fields[name])
-        fields["status"] = Status(fields["status"])
-        return CheckRecord(**fields)
+                yield from_item(item)
