@@ -18,7 +18,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from model.layout import CARD, CODE, WEIGHTS, code_files
+from model.layout import CARD, CODE, LIB, WEIGHTS, code_files
 
 from .archives import write_targz
 from .config import REPO
@@ -38,6 +38,13 @@ def serving_files(source: Path) -> dict[str, bytes]:
     missing = sorted({WEIGHTS, CARD} - kept.keys())
     if missing:
         raise ValueError(f"{source} is not a model artifact: no {', '.join(missing)}")
+    if not any(name.startswith(LIB) for name in kept):
+        # This checkout's code/ imports timm from lib/ and pip-installs nothing.
+        raise ValueError(
+            f"{source} carries no {LIB} (packed before timm travelled in the artifact): "
+            f'repack it first: .venv/bin/python -c "from model.artifact import repack; '
+            f"repack('{source}')\""
+        )
     return {**kept, **code_files()}
 
 

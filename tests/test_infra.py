@@ -904,6 +904,24 @@ def test_missing_model_artifact_and_unknown_settings_are_refused(tmp_path):
         synth(tmp_path, tmp_path / "none.tar.gz", batchsize=5)
 
 
+def test_an_artifact_packed_without_its_libraries_is_refused_with_the_repack_command(
+    model_artifact, tmp_path
+):
+    import tarfile
+
+    from infra.model_artifact import serving_files
+
+    older = tmp_path / "older.tar.gz"  # as packed before timm travelled in lib/
+    with tarfile.open(model_artifact) as source, tarfile.open(older, "w:gz") as target:
+        for member in source.getmembers():
+            if not member.name.startswith("lib/"):
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+
+    assert any(name.startswith("lib/timm/") for name in serving_files(model_artifact))
+    with pytest.raises(ValueError, match=r"carries no lib/ .* repack it first: .*repack\("):
+        serving_files(older)
+
+
 def test_the_local_stack_creates_the_tables_as_the_template_declares(template, resources):
     """The local stack (bincheck/local/resources.py) and the CDK app describe the same
     tables: keys, index and TTL."""
