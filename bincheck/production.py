@@ -22,8 +22,8 @@ from model.layout import read_card
 
 
 def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
-    """Download the record's ``model_data`` to ``out`` (atomically, checked to be the
-    model the record names): the record."""
+    """Download the record's ``model_data`` (at its ``model_version_id``, where it names
+    one) to ``out`` (atomically, checked to be the model the record names): the record."""
     try:
         text = ssm.get_parameter(Name=record_name)["Parameter"]["Value"]
     except (BotoCoreError, ClientError) as error:
@@ -31,12 +31,16 @@ def pull(ssm: Any, s3: Any, record_name: str, out: Path) -> dict[str, Any]:
     record = read_record(text, source=record_name)
     uri = production_model(record, source=record_name)
     bucket, key = split_uri(uri)
+    # The promoted copy's object version, where the record names it (the bucket is
+    # versioned): the very bytes that were promoted, whatever was written there since.
+    version_id = record.get("model_version_id")
+    extra = {"VersionId": version_id} if version_id else None
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
         partial = Path(tmp.name)
     try:
         try:
-            s3.download_file(bucket, key, str(partial))
+            s3.download_file(bucket, key, str(partial), ExtraArgs=extra)
         except (BotoCoreError, ClientError) as error:
             raise ValueError(f"cannot download {uri} (the record's model_data): {error}") from error
         version = read_card(partial, source=uri).get("version")

@@ -37,8 +37,9 @@ def promoted(model_artifact, tmp_path, version: str):
     return artifact
 
 
-def record(version: str, key: str = KEY) -> None:
+def record(version: str, key: str = KEY, **more: str) -> None:
     value = {
+        **more,
         "version": version,
         "job": "bincheck-20261122-101500-ab12-final",
         "model_data": f"s3://{BUCKET}/{key}",
@@ -107,3 +108,18 @@ def test_pull_needs_a_record_name(monkeypatch, capsys):
     monkeypatch.delenv("PRODUCTION_RECORD", raising=False)
     assert main(["model", "pull"]) == 2
     assert "pass --record NAME" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("aws")
+def test_pull_fetches_the_object_version_the_record_names(model_artifact, tmp_path):
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    artifact = promoted(model_artifact, tmp_path, "counter-20261122-101500-ab12")
+    [recorded] = s3.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"]
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"written over since")
+    record("counter-20261122-101500-ab12", model_version_id=recorded["VersionId"])
+    out = tmp_path / "production.tar.gz"
+
+    assert main(["model", "pull", "--record", RECORD, "--out", str(out)]) == 0
+
+    assert out.read_bytes() == artifact.read_bytes()
