@@ -20,6 +20,17 @@ LAMBDA_LOGS = (
 )
 
 
+# Reasons given for more than one function.
+RUNTIME_REASON = (
+    "Python 3.13 is the newest runtime the AWS-managed Powertools v3 layer this function uses "
+    "is published for; the runtime is configuration (python_runtime)."
+)
+XRAY_REASON = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level "
+    "permissions."
+)
+
+
 def _ack(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=PACK + rule, reason=reason))
 
@@ -32,14 +43,12 @@ def acknowledge_findings(
     _ack(
         function,
         "L1",
-        "Python 3.13 is the newest runtime the AWS-managed Powertools v3 layer this function "
-        "uses is published for; the runtime is configuration (python_runtime).",
+        RUNTIME_REASON,
     )
     _ack(
         policy,
         "IAM5[Resource::*]",
-        "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level "
-        "permissions.",
+        XRAY_REASON,
     )
     _ack(
         policy,
@@ -225,15 +234,13 @@ def acknowledge_review_findings(review: ReviewService) -> None:
         _ack(
             function,
             "L1",
-            "Python 3.13 is the newest runtime the AWS-managed Powertools v3 layer this "
-            "function uses is published for; the runtime is configuration (python_runtime).",
+            RUNTIME_REASON,
         )
     policy = review.function.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
     _ack(
         policy,
         "IAM5[Resource::*]",
-        "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level "
-        "permissions.",
+        XRAY_REASON,
     )
     _ack(
         policy,
