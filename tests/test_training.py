@@ -28,7 +28,7 @@ from training.data import Example, PhotoDataset, fits_in_memory, read_labels, sp
 from training.distributed import World
 from training.engine import train_one_epoch, warmup_cosine
 from training.evaluate import evaluate_folder
-from training.losses import CountLoss
+from training.losses import CountLoss, prior_matching_weights
 from training.metrics import bootstrap_intervals
 from training.train import card_from_args, ema_decay, get_args_parser, main
 
@@ -585,6 +585,39 @@ def test_ordinal_loss_costs_near_misses_less_than_far_ones():
     assert plain(near, target) == pytest.approx(plain(far, target).item())
 
 
+def test_with_sigma_0_the_ordinal_loss_is_lowest_for_the_true_distribution():
+    # A photo that is a 3 half the time and a 4 the other half: a proper scoring rule is
+    # lowest at (0.5, 0.5); the Gaussian targets' loss prefers a spread the photos never show.
+    targets = torch.tensor([3, 4])
+
+    def loss_at(kind: CountLoss, probabilities: list[float]) -> float:
+        logits = torch.tensor(probabilities).clamp(min=1e-9).log().expand(2, -1)
+        return kind(logits, targets).item()
+
+    true = [0.0, 0.0, 0.0, 0.5, 0.5, 0.0]
+    spread = [0.0, 0.0, 0.1, 0.4, 0.4, 0.1]
+    hard, soft = CountLoss("ordinal", 6, sigma=0), CountLoss("ordinal", 6)
+    assert loss_at(hard, true) < loss_at(hard, spread)
+    assert loss_at(soft, spread) < loss_at(soft, true)
+    # Still ordinal: a near miss costs less than a far one.
+    near = torch.full((1, 6), -5.0).index_fill(1, torch.tensor([4]), 5.0)
+    far = torch.full((1, 6), -5.0).index_fill(1, torch.tensor([0]), 5.0)
+    assert hard(near, torch.tensor([3])) < hard(far, torch.tensor([3]))
+    with pytest.raises(ValueError, match="sigma"):
+        CountLoss("ordinal", 6, sigma=-1)
+
+
+def test_prior_matching_weights_give_the_trained_photos_the_main_photos_mix():
+    main = torch.tensor([1, 1, 1, 2])  # 3/4 ones, 1/4 twos, no three
+    extra = torch.tensor([2, 2, 2, 3, 3, 3])
+    trained = torch.cat([main, extra])
+    weights = prior_matching_weights(trained, main, 4)
+    weighed = torch.bincount(trained, weights[trained], minlength=4)
+    assert (weighed / weighed.sum()).tolist() == pytest.approx([0, 0.75, 0.25, 0])
+    assert weights[3] == 0  # a count the main photos never show
+    assert (weights[trained]).mean() == pytest.approx(1)
+
+
 def test_median_decoding_and_argmax_differ_where_mass_is_spread():
     probabilities = torch.tensor(
         [[0.3, 0.0, 0.0, 0.25, 0.25, 0.2], [0.1, 0.6, 0.1, 0.1, 0.05, 0.05]]
@@ -792,6 +825,26 @@ def test_extra_training_folders_are_trained_on_and_never_validated_or_tested_on(
     test_set = sets["test"]
     main_image = test_set.images[[e.image_id for e in test_set.examples].index(extra[clash][1])]
     assert not torch.equal(extra_image, main_image)
+
+
+@pytest.mark.parametrize("extra_prior", ["main", "own"])
+def test_extra_photos_weigh_as_the_main_folders_mix_of_counts_unless_told_otherwise(
+    photos, extra_photos, tmp_path, extra_prior
+):
+    from training.data import targets_of
+    from training.train import class_weights_for, load_data
+
+    run = tiny_run(photos, tmp_path, "--extra-train", str(extra_photos), "--class-balance", "0")
+    args = get_args_parser().parse_args([*run, "--extra-prior", extra_prior])
+    trained = load_data(args, card_from_args(args))["train"]
+    weights = class_weights_for(trained, args)
+    targets = targets_of(trained)
+    weighed = torch.bincount(targets, weights[targets], minlength=7)
+    main = torch.bincount(targets_of(trained, leaving_out=[extra_photos]), minlength=7)
+    mix = main if extra_prior == "main" else torch.bincount(targets, minlength=7)
+    # The extra folder's counts are 10 more than the main folder's: all "6 or more".
+    assert (weighed / weighed.sum()).tolist() == pytest.approx((mix / mix.sum()).tolist())
+    assert (weights[6] < 1) == (extra_prior == "main")  # the extra photos' count, weighed down
 
 
 def test_the_photo_cache_budget_counts_the_extra_training_photos(photos, extra_photos, tmp_path):

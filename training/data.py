@@ -203,9 +203,12 @@ def photos_by_folder(dataset: Dataset) -> dict[str, int]:
     return {str(dataset.folder): len(dataset)}
 
 
-def targets_of(dataset: Dataset) -> torch.Tensor:
+def targets_of(dataset: Dataset, leaving_out: Sequence[Path] = ()) -> torch.Tensor:
     """The classes of a PhotoDataset, or of PhotoDatasets concatenated (a refit, extra
-    training folders)."""
+    training folders), but for the photos of the folders ``leaving_out``."""
     if isinstance(dataset, ConcatDataset):
-        return torch.cat([targets_of(part) for part in dataset.datasets])
+        return torch.cat([targets_of(part, leaving_out) for part in dataset.datasets])
+    left_out = {folder.resolve() for folder in leaving_out}
+    if Path(dataset.folder).resolve() in left_out:
+        return dataset.targets[:0]
     return dataset.targets

@@ -3,7 +3,10 @@
 ``ce``: cross-entropy (optionally label-smoothed and class-weighted). ``ordinal``:
 cross-entropy against a Gaussian around the true count, so predicting 3 for a 4 costs less
 than predicting 0, plus the squared earth mover's distance between the predicted and true
-cumulative distributions.
+cumulative distributions. With ``sigma=0`` the targets are the true counts themselves: the
+loss is cross-entropy plus the ranked probability score, both proper scoring rules, so it
+is lowest for the true distribution; a Gaussian's spread teaches flatter probabilities
+than the photos warrant.
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ class CountLoss(nn.Module):
         self.label_smoothing = label_smoothing
         self.emd_weight = emd_weight
         self.register_buffer("class_weights", class_weights)
+        if sigma < 0:
+            raise ValueError(f"sigma must be 0 (hard targets) or more, not {sigma}")
         positions = torch.arange(num_classes, dtype=torch.float32)
-        kernel = torch.exp(-((positions[None, :] - positions[:, None]) ** 2) / (2 * sigma**2))
+        kernel = (
+            torch.exp(-((positions[None, :] - positions[:, None]) ** 2) / (2 * sigma**2))
+            if sigma > 0
+            else torch.eye(num_classes)
+        )
         self.register_buffer("soft_targets", kernel / kernel.sum(dim=1, keepdim=True))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -61,3 +70,17 @@ def balanced_class_weights(
     counts = torch.bincount(targets, minlength=num_classes).float().clamp(min=1)
     weights = (counts.sum() / counts) ** power
     return weights / weights.mean()
+
+
+def prior_matching_weights(
+    trained: torch.Tensor, main: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Per-class weights under which the ``trained`` photos' classes weigh as often as the
+    ``main`` photos' do: extra training folders with another mix of counts then add photos
+    without moving the model's prior away from the main folder's (the photos it serves).
+    A class the main photos lack keeps weight 0."""
+    trained_share = torch.bincount(trained, minlength=num_classes).float()
+    main_share = torch.bincount(main, minlength=num_classes).float()
+    trained_share, main_share = trained_share / trained_share.sum(), main_share / main_share.sum()
+    weights = torch.where(trained_share > 0, main_share / trained_share.clamp(min=1e-12), 0.0)
+    return weights / (weights * trained_share).sum()

@@ -61,7 +61,7 @@ from .data import (
 )
 from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
-from .losses import LOSSES, CountLoss, balanced_class_weights
+from .losses import LOSSES, CountLoss, balanced_class_weights, prior_matching_weights
 from .metrics import bootstrap_intervals, confusion_matrix
 from .paired import describe_differences, score_against
 from .plots import plot_training
@@ -197,7 +197,21 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="the average's per-step decay, instead of --ema-epochs (0 = off)",
     )
     opt.add_argument("--loss", choices=LOSSES, default="ordinal")
-    opt.add_argument("--sigma", type=float, default=0.75, help="ordinal loss: label spread")
+    opt.add_argument(
+        "--sigma",
+        type=float,
+        default=0.75,
+        help="ordinal loss: label spread; 0 = the true count alone (cross-entropy plus the "
+        "ranked probability score)",
+    )
+    opt.add_argument(
+        "--extra-prior",
+        choices=("main", "own"),
+        default="main",
+        help="main: weigh the classes so the photos trained on count as often as the main "
+        "folder's training photos (extra folders add photos, not another mix of counts); "
+        "own: every photo weighs the same",
+    )
     opt.add_argument("--label-smoothing", type=float, default=0.0)
     opt.add_argument(
         "--class-balance",
@@ -288,9 +302,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     weights = None if args.weights == "none" else args.weights
     model = build_model(card, weights, drop_path_rate=args.drop_path)
     model = model.to(device, memory_format=torch.channels_last)
-    class_weights = balanced_class_weights(
-        targets_of(sets["train"]), args.max_count + 1, args.class_balance
-    )
+    class_weights = class_weights_for(sets["train"], args)
+    _log(world, "class weights: " + " ".join(f"{weight:.3f}" for weight in class_weights.tolist()))
     loss_fn = CountLoss(
         args.loss,
         args.max_count + 1,
@@ -457,6 +470,19 @@ def card_from_args(args: argparse.Namespace) -> ModelCard:
         input_size=(args.height, args.width),
         dropout=args.dropout,
         decoding=args.decoding,
+    )
+
+
+def class_weights_for(trained: Dataset, args: argparse.Namespace) -> torch.Tensor:
+    """The loss's class weights: ``--class-balance``'s tilt from the main folder's mix of
+    counts, and, with ``--extra-prior main``, the weights that give the extra folders'
+    photos that mix too."""
+    classes = args.max_count + 1
+    if not args.extra_train or args.extra_prior == "own":
+        return balanced_class_weights(targets_of(trained), classes, args.class_balance)
+    main = targets_of(trained, leaving_out=args.extra_train)
+    return prior_matching_weights(targets_of(trained), main, classes) * balanced_class_weights(
+        main, classes, args.class_balance
     )
 
 
