@@ -166,7 +166,8 @@ def test_review_settings_report_every_problem_at_once():
     with pytest.raises(ConfigurationError) as refused:
         Settings.from_env({"UPDATE_BINS": "maybe", "PHOTO_URL_TTL_S": "7200"})
     assert str(refused.value) == (
-        "review configuration: UPDATE_BINS must be true or false, got 'maybe'; "
+        "review configuration: "
         "CHECKS_TABLE is required; BINS_TABLE is required; ALERTS_TOPIC_ARN is required; "
+        "UPDATE_BINS must be true or false, got 'maybe'; "
         "PHOTO_URL_TTL_S must be > 0 and <= 3600, got '7200'"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contract.decision import Status, Thresholds
+from contract.environment import Environment
 from lambdas.checker.settings import ConfigurationError, Settings
 
 REQUIRED = {
@@ -109,3 +110,18 @@ def test_bad_values_are_reported_together():
         "MAX_IMAGE_BYTES must be > 0, got '0'",
     ]:
         assert problem in message
+
+
+def test_a_setting_is_read_without_its_surrounding_spaces_and_reported_as_read():
+    read = Environment({"A": " 7 ", "B": " 1.5x ", "C": "-2", "D": " yes ", "E": "11"})
+    assert read.number("A", 3) == 7
+    assert read.number("B", 2.0) == 2.0  # the default, and a problem
+    assert read.number("C", 1.0, positive=False) == -2.0
+    assert read.flag("D", False) is True
+    assert read.number("E", 5, most=10) == 11
+    with pytest.raises(ConfigurationError) as caught:
+        read.check("thing")
+    assert str(caught.value) == (
+        "thing configuration: B must be a number, got '1.5x'; E must be > 0 and <= 10, got '11'"
+    )
+    Environment({}).check("thing")  # no problem, no error

@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from contract.decision import DEFAULT_ALERT_STATUSES, Status, Thresholds
+from contract.environment import ConfigurationError, Environment
 from contract.review import DEFAULT_REVIEW_STATUSES, REVIEWABLE_STATUSES
 
+__all__ = ["INPUT_MODES", "ConfigurationError", "Settings"]
+
 INPUT_MODES = ("s3_uri", "bytes")
-N = TypeVar("N", int, float)
-
-
-class ConfigurationError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -46,54 +44,34 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         """Collect every problem at once so a misconfigured function says all that is wrong."""
-        problems: list[str] = []
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is required")
-            return value
-
-        def number(name: str, default: N, *, positive: bool = True) -> N:
-            """Parsed as the default's type: an int setting takes whole numbers only."""
-            text = env.get(name)
-            if text is None or not text.strip():
-                return default
-            try:
-                value = type(default)(text)
-            except ValueError:
-                noun = "an integer" if isinstance(default, int) else "a number"
-                problems.append(f"{name} must be {noun}, got {text!r}")
-                return default
-            if positive and value <= 0:
-                problems.append(f"{name} must be > 0, got {text!r}")
-            return value
-
+        read = Environment(env)
         settings: dict[str, Any] = dict(
-            bins_table=required("BINS_TABLE"),
-            checks_table=required("CHECKS_TABLE"),
-            idempotency_table=required("IDEMPOTENCY_TABLE"),
-            alerts_topic_arn=required("ALERTS_TOPIC_ARN"),
-            endpoint_name=required("ENDPOINT_NAME"),
-            endpoint_input=env.get("ENDPOINT_INPUT", "s3_uri").strip() or "s3_uri",
-            max_image_bytes=number("MAX_IMAGE_BYTES", cls.max_image_bytes),
-            endpoint_read_timeout_s=number("ENDPOINT_READ_TIMEOUT_S", cls.endpoint_read_timeout_s),
-            aws_read_timeout_s=number("AWS_READ_TIMEOUT_S", cls.aws_read_timeout_s),
-            connect_timeout_s=number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
-            max_attempts=number("AWS_MAX_ATTEMPTS", cls.max_attempts),
-            idempotency_ttl_s=number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s),
+            bins_table=read.required("BINS_TABLE"),
+            checks_table=read.required("CHECKS_TABLE"),
+            idempotency_table=read.required("IDEMPOTENCY_TABLE"),
+            alerts_topic_arn=read.required("ALERTS_TOPIC_ARN"),
+            endpoint_name=read.required("ENDPOINT_NAME"),
+            endpoint_input=read.text("ENDPOINT_INPUT", "s3_uri"),
+            max_image_bytes=read.number("MAX_IMAGE_BYTES", cls.max_image_bytes),
+            endpoint_read_timeout_s=read.number(
+                "ENDPOINT_READ_TIMEOUT_S", cls.endpoint_read_timeout_s
+            ),
+            aws_read_timeout_s=read.number("AWS_READ_TIMEOUT_S", cls.aws_read_timeout_s),
+            connect_timeout_s=read.number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
+            max_attempts=read.number("AWS_MAX_ATTEMPTS", cls.max_attempts),
+            idempotency_ttl_s=read.number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s),
         )
         if settings["endpoint_input"] not in INPUT_MODES:
-            problems.append(
+            read.problems.append(
                 f"ENDPOINT_INPUT must be one of {INPUT_MODES}, got {settings['endpoint_input']!r}"
             )
         try:
             settings["thresholds"] = Thresholds(
-                match=number("MATCH_THRESHOLD", Thresholds.match, positive=False),
-                mismatch=number("MISMATCH_THRESHOLD", Thresholds.mismatch, positive=False),
+                match=read.number("MATCH_THRESHOLD", Thresholds.match, positive=False),
+                mismatch=read.number("MISMATCH_THRESHOLD", Thresholds.mismatch, positive=False),
             )
         except ValueError as error:
-            problems.append(str(error))
+            read.problems.append(str(error))
 
         def statuses(name: str, allowed: frozenset[Status], why: str = "") -> None:
             text = env.get(name)
@@ -102,10 +80,10 @@ class Settings:
             names = {part.strip() for part in text.split(",") if part.strip()}
             unknown = names - set(Status)
             if unknown:
-                problems.append(f"{name} has unknown statuses {sorted(unknown)}")
+                read.problems.append(f"{name} has unknown statuses {sorted(unknown)}")
             refused = sorted(names - unknown - allowed)
             if refused:
-                problems.append(f"{name} may not name {refused}{why}")
+                read.problems.append(f"{name} may not name {refused}{why}")
             settings[name.lower()] = frozenset(Status(n) for n in names - unknown)
 
         statuses("ALERT_STATUSES", frozenset(Status))
@@ -115,6 +93,5 @@ class Settings:
             ": a review settles a count against an expected quantity, so only "
             f"{sorted(REVIEWABLE_STATUSES)} can be reviewed",
         )
-        if problems:
-            raise ConfigurationError("checker configuration: " + "; ".join(problems))
+        read.check("checker")
         return cls(**settings)

@@ -6,18 +6,16 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+from contract.environment import ConfigurationError, Environment
+
+__all__ = ["ConfigurationError", "PageSettings", "Settings"]
+
 MAX_PHOTO_URL_TTL_S = 3600
 POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+")
 CLIENT_ID = re.compile(r"[0-9a-z]{1,128}")
 # An origin, optionally with a path ("/" only) and a leading "*." host wildcard, as CSP takes.
 ORIGIN = re.compile(r"https?://(\*\.)?[0-9A-Za-z.-]+(:\d+)?/?")
-
-
-class ConfigurationError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -34,45 +32,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Collect every problem at once so a misconfigured function says all that is wrong."""
-        problems: list[str] = []
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is required")
-            return value
-
-        def number(name: str, default: Any, most: float | None = None) -> Any:
-            text = env.get(name, "").strip()
-            if not text:
-                return default
-            try:
-                value = type(default)(text)
-            except ValueError:
-                noun = "an integer" if isinstance(default, int) else "a number"
-                problems.append(f"{name} must be {noun}, got {text!r}")
-                return default
-            if value <= 0 or (most is not None and value > most):
-                limit = "" if most is None else f" and <= {most}"
-                problems.append(f"{name} must be > 0{limit}, got {text!r}")
-            return value
-
-        update_bins = env.get("UPDATE_BINS", "false").strip().lower()
-        if update_bins not in TRUE + FALSE:
-            problems.append(f"UPDATE_BINS must be true or false, got {update_bins!r}")
+        read = Environment(env)
         settings = cls(
-            checks_table=required("CHECKS_TABLE"),
-            bins_table=required("BINS_TABLE"),
-            alerts_topic_arn=required("ALERTS_TOPIC_ARN"),
-            update_bins=update_bins in TRUE,
-            photo_url_ttl_s=number("PHOTO_URL_TTL_S", cls.photo_url_ttl_s, MAX_PHOTO_URL_TTL_S),
-            aws_read_timeout_s=number("AWS_READ_TIMEOUT_S", cls.aws_read_timeout_s),
-            connect_timeout_s=number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
-            max_attempts=number("AWS_MAX_ATTEMPTS", cls.max_attempts),
+            checks_table=read.required("CHECKS_TABLE"),
+            bins_table=read.required("BINS_TABLE"),
+            alerts_topic_arn=read.required("ALERTS_TOPIC_ARN"),
+            update_bins=read.flag("UPDATE_BINS", cls.update_bins),
+            photo_url_ttl_s=read.number(
+                "PHOTO_URL_TTL_S", cls.photo_url_ttl_s, most=MAX_PHOTO_URL_TTL_S
+            ),
+            aws_read_timeout_s=read.number("AWS_READ_TIMEOUT_S", cls.aws_read_timeout_s),
+            connect_timeout_s=read.number("CONNECT_TIMEOUT_S", cls.connect_timeout_s),
+            max_attempts=read.number("AWS_MAX_ATTEMPTS", cls.max_attempts),
         )
-        if problems:
-            raise ConfigurationError("review configuration: " + "; ".join(problems))
+        read.check("review")
         return settings
 
 
@@ -97,25 +70,22 @@ class PageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PageSettings:
-        problems: list[str] = []
-        pool_id = env.get("USER_POOL_ID", "").strip()
-        client_id = env.get("USER_POOL_CLIENT_ID", "").strip()
+        read = Environment(env)
+        pool_id = read.text("USER_POOL_ID")
+        client_id = read.text("USER_POOL_CLIENT_ID")
         if not POOL_ID.fullmatch(pool_id):
-            problems.append(
+            read.problems.append(
                 f"USER_POOL_ID must be a user pool id (us-east-1_AbC123), got {pool_id!r}"
             )
         if not CLIENT_ID.fullmatch(client_id):
-            problems.append(f"USER_POOL_CLIENT_ID must be an app client id, got {client_id!r}")
+            read.problems.append(f"USER_POOL_CLIENT_ID must be an app client id, got {client_id!r}")
         region = pool_id.partition("_")[0]
-        endpoint = env.get("COGNITO_ENDPOINT_URL", "").strip() or (
-            f"https://cognito-idp.{region}.amazonaws.com/"
-        )
-        photos = env.get("PHOTOS_ORIGIN", "").strip() or (
-            f"https://*.s3.amazonaws.com https://*.s3.{region}.amazonaws.com"
+        endpoint = read.text("COGNITO_ENDPOINT_URL", f"https://cognito-idp.{region}.amazonaws.com/")
+        photos = read.text(
+            "PHOTOS_ORIGIN", f"https://*.s3.amazonaws.com https://*.s3.{region}.amazonaws.com"
         )
         for name, value in (("COGNITO_ENDPOINT_URL", endpoint), ("PHOTOS_ORIGIN", photos)):
             if not all(ORIGIN.fullmatch(origin) for origin in value.split()):
-                problems.append(f"{name} must be http(s) origins, got {value!r}")
-        if problems:
-            raise ConfigurationError("review page configuration: " + "; ".join(problems))
+                read.problems.append(f"{name} must be http(s) origins, got {value!r}")
+        read.check("review page")
         return cls(pool_id, client_id, endpoint, photos)
