@@ -100,11 +100,15 @@ class Monitoring(Construct):
             cloudwatch.Alarm(
                 self,
                 "ReviewErrorsAlarm",
-                alarm_description="The review API or backlog function failed invocations",
+                alarm_description=(
+                    "The review API answered 5xx (the function failed, timed out or was "
+                    "throttled) or the backlog function failed invocations"
+                ),
                 metric=cloudwatch.MathExpression(
-                    expression="FILL(api, 0) + FILL(backlog, 0)",
+                    expression="FILL(api, 0) + FILL(http5xx, 0) + FILL(backlog, 0)",
                     using_metrics={
                         "api": review.function.metric_errors(period=Duration.minutes(5)),
+                        "http5xx": review.api.metric_server_error(period=Duration.minutes(5)),
                         "backlog": review.backlog_function.metric_errors(
                             period=Duration.minutes(5)
                         ),

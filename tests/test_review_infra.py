@@ -256,6 +256,25 @@ def test_the_review_backlog_alarms_notify_the_ops_topic(raw):
         assert alarm["AlarmActions"] == [ops]
 
 
+def test_the_review_apis_5xx_and_function_errors_raise_one_alarm(raw):
+    ops = raw["Outputs"]["OpsTopic"]["Value"]
+    [alarm] = [
+        a
+        for a in of_type(raw, "AWS::CloudWatch::Alarm").values()
+        if "review API answered 5xx" in a.get("AlarmDescription", "")
+    ]
+    expression = next(q for q in alarm["Metrics"] if "Expression" in q)["Expression"]
+    assert expression == "FILL(api, 0) + FILL(http5xx, 0) + FILL(backlog, 0)"
+    metrics = {q["Id"]: q["MetricStat"]["Metric"] for q in alarm["Metrics"] if "MetricStat" in q}
+    assert (metrics["http5xx"]["Namespace"], metrics["http5xx"]["MetricName"]) == (
+        "AWS/ApiGateway",
+        "5xx",
+    )
+    assert metrics["http5xx"]["Dimensions"][0]["Name"] == "ApiId"
+    assert {metrics[i]["MetricName"] for i in ("api", "backlog")} == {"Errors"}
+    assert (alarm["Threshold"], alarm["AlarmActions"]) == (0, [ops])
+
+
 def test_the_review_settings_reach_the_functions_and_alarms():
     raw = review_only(review_updates_bins=True, review_photo_url_ttl_s=120, review_api_rate_limit=5)
     function = function_named(raw, "review.handler.lambda_handler")
