@@ -1,8 +1,9 @@
 """The review page: what ``GET /`` answers (no token, a strict Content-Security-Policy), and
 the page in a real headless browser (Debian's chromium, driven by Selenium) on the local
-stack: sign in through the emulated Cognito, settle checks with the keyboard, meet a check
-someone else settled first, reach the empty queue, and sign in again when the token is
-refused. Each check is then read back from the checks table."""
+stack: a first sign-in with a temporary password chooses a new one; sign in through the
+emulated Cognito, settle checks with the keyboard, meet a check someone else settled first,
+reach the empty queue, and sign in again when the token is refused. Each check is then read
+back from the checks table."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bincheck.local.event_source import LocalLambdaContext
 from bincheck.local.http_api import gateway_event
 from bincheck.local.ports import free_port
 from bincheck.local.stack import LocalStack, StackOptions
-from bincheck.local.user_pool import add_reviewer, sign_in
+from bincheck.local.user_pool import UserPool, add_reviewer, sign_in
 from contract.review import encode_check_ref
 from lambdas.review import handler as review_handler
 from lambdas.review.settings import ConfigurationError, PageSettings
@@ -197,6 +198,76 @@ def keys(browser, *pressed: str) -> None:
     from selenium.webdriver import ActionChains
 
     ActionChains(browser).send_keys(*pressed).perform()
+
+
+def user_status(cognito, pool: UserPool, username: str) -> str:
+    return cognito.admin_get_user(UserPoolId=pool.pool_id, Username=username)["UserStatus"]
+
+
+def type_into(browser, element_id: str, *typed: str) -> None:
+    browser.find_element("id", element_id).send_keys(*typed)
+
+
+@needs_browser
+def test_a_new_reviewer_chooses_a_password_at_first_sign_in(stack, browser):
+    """Runs before the queue is worked through: it settles nothing and signs out."""
+    from selenium.webdriver.common.keys import Keys
+
+    # As an administrator creates a reviewer: a temporary password, to be changed.
+    username, temporary, chosen = "reviewer-new", "Temporary-pass-1", "Chosen-pass-2!"
+    cognito = stack.client("cognito-idp")
+    cognito.admin_create_user(
+        UserPoolId=stack.user_pool.pool_id,
+        Username=username,
+        TemporaryPassword=temporary,
+        MessageAction="SUPPRESS",
+    )
+    assert user_status(cognito, stack.user_pool, username) == "FORCE_CHANGE_PASSWORD"
+
+    browser.get(stack.review_page_url)
+    wait_for(browser, lambda: visible(browser, "sign-in"), "the sign-in form")
+    type_into(browser, "username", username)
+    type_into(browser, "password", temporary, Keys.ENTER)
+    wait_for(browser, lambda: visible(browser, "new-password"), "the new-password form")
+    assert not visible(browser, "sign-in") and not visible(browser, "sign-out")
+    assert f"Choose a new password\nSigning in as {username}" in text(browser, "new-password")
+    assert "temporary" in text(browser, "message")
+    fresh = '#new-password input[type="password"][autocomplete="new-password"]'
+    assert len(browser.find_elements("css selector", fresh)) == 2  # for password managers
+
+    # The repeat differs: refused on the page, nothing sent.
+    type_into(browser, "new-password-1", chosen)
+    type_into(browser, "new-password-2", chosen + "x", Keys.ENTER)
+    wait_for(browser, lambda: "passwords differ" in text(browser, "message"), "the mismatch")
+    assert visible(browser, "new-password")
+    assert user_status(cognito, stack.user_pool, username) == "FORCE_CHANGE_PASSWORD"
+
+    # The pool's policy (12+ characters, four classes) refuses a short one: Cognito's reason.
+    browser.find_element("id", "new-password-1").clear()
+    type_into(browser, "new-password-1", "Short-1!")
+    type_into(browser, "new-password-2", "Short-1!", Keys.ENTER)
+    wait_for(browser, lambda: "password policy" in text(browser, "message"), "the policy")
+    assert text(browser, "message").startswith("Choose another password: ")
+    assert visible(browser, "new-password")
+    assert user_status(cognito, stack.user_pool, username) == "FORCE_CHANGE_PASSWORD"
+
+    # A good one, in the same sign-in (the refused one was cleared): signed in, the oldest
+    # pending check on screen.
+    type_into(browser, "new-password-1", chosen)
+    type_into(browser, "new-password-2", chosen, Keys.ENTER)
+    # (the review API's first answers: slow on a busy machine)
+    wait_for(browser, lambda: visible(browser, "review"), "the first pending check", timeout_s=60)
+    assert text(browser, "bin") in BINS and text(browser, "who") == username
+    assert user_status(cognito, stack.user_pool, username) == "CONFIRMED"
+
+    # Next time the new password signs in with no challenge.
+    browser.find_element("id", "sign-out").click()
+    wait_for(browser, lambda: visible(browser, "sign-in"), "the sign-in form again")
+    type_into(browser, "password", chosen, Keys.ENTER)  # the user name is still filled in
+    wait_for(browser, lambda: visible(browser, "review"), "the review view")
+    assert not visible(browser, "new-password") and text(browser, "who") == username
+    browser.find_element("id", "sign-out").click()
+    wait_for(browser, lambda: visible(browser, "sign-in"), "signed out")
 
 
 @needs_browser

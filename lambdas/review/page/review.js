@@ -1,7 +1,8 @@
 "use strict";
-// The review page: sign in with Cognito (USER_PASSWORD_AUTH), then settle the oldest pending
-// check, then the next. The review API is this page's own origin; the token stays in this
-// tab's sessionStorage and goes out as "Authorization: Bearer".
+// The review page: sign in with Cognito (USER_PASSWORD_AUTH; a first sign-in with a temporary
+// password chooses a new one), then settle the oldest pending check, then the next. The review
+// API is this page's own origin; the token stays in this tab's sessionStorage and goes out as
+// "Authorization: Bearer".
 (function () {
   const config = JSON.parse(document.getElementById("config").textContent);
   const TOKEN_KEY = "bincheck-review-token";
@@ -9,20 +10,25 @@
   const DIGIT_PAUSE_MS = 1200; // digits typed closer together make one number: 1, 2 -> 12
   const MAX_COUNT = 10000;
   const $ = (id) => document.getElementById(id);
-  const views = ["sign-in", "empty", "review"];
+  const views = ["sign-in", "new-password", "empty", "review"];
   let current = null; // the check on screen
   let count = null; // the count chosen for it
   let lastDigitAt = 0;
   let busy = false;
   let retryAction = null; // what Enter tries again after a network failure
+  let challenge = null; // while Cognito asks for a new password: { username, shown, session }
 
   class ApiError extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
 
+  class CognitoError extends ApiError {
+    constructor(status, kind, message) { super(status, message); this.kind = kind; }
+  }
+
   function show(view) {
     for (const name of views) $(name).hidden = name !== view;
-    const signedIn = view !== "sign-in";
+    const signedIn = view !== "sign-in" && view !== "new-password";
     $("sign-out").hidden = !signedIn;
     $("who").textContent = signedIn ? sessionStorage.getItem(USER_KEY) || "" : "";
   }
@@ -35,20 +41,17 @@
   }
 
   // --- sign-in ---------------------------------------------------------------------------
-  async function signIn(username, password) {
+  // One call to Cognito's API; a refusal becomes a CognitoError naming Cognito's exception.
+  async function cognito(action, body) {
     let response;
     try {
       response = await fetch(config.cognito_endpoint, {
         method: "POST",
         headers: {
           "Content-Type": "application/x-amz-json-1.1",
-          "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+          "X-Amz-Target": "AWSCognitoIdentityProviderService." + action,
         },
-        body: JSON.stringify({
-          AuthFlow: "USER_PASSWORD_AUTH",
-          ClientId: config.client_id,
-          AuthParameters: { USERNAME: username, PASSWORD: password },
-        }),
+        body: JSON.stringify(body),
       });
     } catch (error) {
       throw new ApiError(0, "Cannot reach the sign-in service: check the network and try again.");
@@ -56,11 +59,64 @@
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
       const kind = String(answer.__type || "").split("#").pop();
-      if (kind === "NotAuthorizedException" || kind === "UserNotFoundException") {
+      const message = answer.message || answer.Message || kind || String(response.status);
+      throw new CognitoError(response.status, kind, message);
+    }
+    return answer;
+  }
+
+  function signInFailure(error) {
+    if (!(error instanceof CognitoError)) return error;
+    return new ApiError(error.status, "Sign-in failed: " + error.message);
+  }
+
+  // Signed in, or the new-password challenge to answer first ({ username, shown, session }).
+  async function signIn(username, password) {
+    let answer;
+    try {
+      answer = await cognito("InitiateAuth", {
+        AuthFlow: "USER_PASSWORD_AUTH",
+        ClientId: config.client_id,
+        AuthParameters: { USERNAME: username, PASSWORD: password },
+      });
+    } catch (error) {
+      if (error.kind === "NotAuthorizedException" || error.kind === "UserNotFoundException") {
         throw new ApiError(401, "Wrong user name or password.");
       }
-      throw new ApiError(response.status, "Sign-in failed: " + (answer.message || kind || response.status));
+      throw signInFailure(error);
     }
+    if (answer.ChallengeName === "NEW_PASSWORD_REQUIRED" && answer.Session) {
+      const parameters = answer.ChallengeParameters || {};
+      // Signed in by email: the answer goes under the user name, which Cognito gives here.
+      const name = parameters.USER_ID_FOR_SRP || parameters.USERNAME || username;
+      return { username: name, shown: username, session: answer.Session };
+    }
+    signedIn(answer, username);
+    return null;
+  }
+
+  async function chooseNewPassword(password) {
+    let answer;
+    try {
+      answer = await cognito("RespondToAuthChallenge", {
+        ClientId: config.client_id,
+        ChallengeName: "NEW_PASSWORD_REQUIRED",
+        Session: challenge.session,
+        ChallengeResponses: { USERNAME: challenge.username, NEW_PASSWORD: password },
+      });
+    } catch (error) {
+      if (error.kind === "InvalidPasswordException") {
+        throw new ApiError(400, "Choose another password: " + error.message);
+      }
+      if (error.kind === "NotAuthorizedException") {
+        throw new ApiError(401, "The sign-in took too long: sign in again.");
+      }
+      throw signInFailure(error);
+    }
+    signedIn(answer, challenge.shown);
+  }
+
+  function signedIn(answer, username) {
     if (!answer.AuthenticationResult) {
       throw new ApiError(403, "This account needs " + (answer.ChallengeName || "another step") +
         " before it can review: ask your administrator.");
@@ -70,15 +126,25 @@
     sessionStorage.setItem(USER_KEY, username);
   }
 
+  function askNewPassword(next) {
+    challenge = next;
+    show("new-password");
+    say("Your password is temporary: choose a new one to finish signing in.");
+    $("new-password-user").textContent = next.shown;
+    $("new-password-username").value = next.shown;
+    $("new-password-1").focus();
+  }
+
   function signOut(reason) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
     current = null;
     retryAction = null;
+    challenge = null;
     show("sign-in");
     say(reason, Boolean(reason));
-    $("password").value = "";
-    $("username").focus();
+    for (const id of ["password", "new-password-1", "new-password-2"]) $(id).value = "";
+    ($("username").value ? $("password") : $("username")).focus();
   }
 
   // --- the review API --------------------------------------------------------------------
@@ -290,9 +356,10 @@
     button.disabled = true;
     say("Signing in...");
     try {
-      await signIn($("username").value.trim(), $("password").value);
+      const next = await signIn($("username").value.trim(), $("password").value);
       $("password").value = "";
-      await loadNext();
+      if (next) askNewPassword(next);
+      else await loadNext();
     } catch (error) {
       say(error.message, true);
       $("password").value = "";
@@ -301,6 +368,39 @@
       button.disabled = false;
     }
   });
+  $("new-password").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const password = $("new-password-1").value;
+    if ($("new-password-2").value !== password) {
+      say("The two passwords differ: repeat the new password exactly.", true);
+      $("new-password-2").value = "";
+      $("new-password-2").focus();
+      return;
+    }
+    const button = $("new-password-button");
+    button.disabled = true;
+    say("Setting your password...");
+    try {
+      await chooseNewPassword(password);
+      challenge = null;
+      $("new-password-1").value = $("new-password-2").value = "";
+      await loadNext();
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) {
+        signOut(error.message); // this sign-in is over: start again
+      } else if (error.status === 0) {
+        say(error.message, true); // both fields kept: Enter tries again
+        $("new-password-2").focus();
+      } else {
+        say(error.message, true);
+        $("new-password-1").value = $("new-password-2").value = "";
+        $("new-password-1").focus();
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("new-password-cancel").addEventListener("click", () => signOut(""));
   $("sign-out").addEventListener("click", () => signOut(""));
   $("refresh").addEventListener("click", () => loadNext());
   $("confirm").addEventListener("click", settle);
