@@ -29,7 +29,7 @@ from training.calibration import (
 from training.data import Example, read_labels, split
 from training.engine import evaluate
 from training.evaluate import evaluate_folder, score_expectations, summary
-from training.metrics import decision_figures
+from training.metrics import decision_figures, paired_decision_differences
 from training.train import get_args_parser
 from training.train import main as train
 
@@ -190,6 +190,23 @@ def test_decision_figures_on_a_case_worked_by_hand():
     # Between them UNCERTAIN: right 0.30; discrepancies 0.30, 0.30, 0.35.
     assert recommended["right"] == {"MATCH": 0.8, "MISMATCH": 0.0, "UNCERTAIN": 0.2}
     assert recommended["discrepancies"] == {"MATCH": 0.0, "MISMATCH": 0.5, "UNCERTAIN": 0.5}
+
+
+def test_paired_decision_differences_resample_photos_for_both_models():
+    # Three photos, each its right quantity and one discrepancy. Ours separates them all
+    # (AUROC 1); theirs ranks every discrepancy above every right quantity (AUROC 0).
+    ours = [[(0.9, True), (0.1, False)], [(0.8, True), (0.2, False)], [(0.7, True), (0.3, False)]]
+    theirs = [[(0.1, True), (0.9, False)], [(0.2, True), (0.8, False)], [(0.3, True), (0.7, False)]]
+    differences = paired_decision_differences(ours, theirs, resamples=200)
+
+    assert differences["auroc"] == {"value": 1.0, "interval": (1.0, 1.0)}
+    # Ours clears every right quantity and catches every discrepancy; theirs none.
+    assert differences["auto_clear"]["value"] == differences["catch_at_1pct"]["value"] == 1.0
+    # The same model against itself: zero, and a zero-width interval, whatever the draw.
+    same = paired_decision_differences(ours, ours, resamples=200)
+    assert {d["interval"] for d in same.values()} == {(0.0, 0.0)}
+    with pytest.raises(ValueError, match="not the same photos"):
+        paired_decision_differences(ours, theirs[:2])
 
 
 def test_where_the_targets_overlap_one_cut_is_recommended_and_explained():

@@ -517,7 +517,13 @@ def test_evaluate_against_a_second_model_scores_both_on_the_same_photos(
         gap = report["metrics"][name] - alone["metrics"][name]
         assert difference["value"] == pytest.approx(gap, abs=1e-4)
         assert difference["interval"][0] <= difference["value"] <= difference["interval"][1]
-    assert "minus test-1 on the same photos" in capsys.readouterr().out
+    decided = report["against"]["decision_difference"]
+    assert set(decided) == {"auroc", "auto_clear", "catch_at_1pct"}
+    # The same probabilities decoded otherwise: the decision figures cannot differ.
+    assert {d["value"] for d in decided.values()} == {0.0}
+    out = capsys.readouterr().out
+    assert "minus test-1 on the same photos" in out
+    assert "decision figures: AUROC +0.000 (+0.000 to +0.000)" in out
 
 
 def test_evaluation_decodes_in_worker_processes_and_names_a_corrupt_photo(model_artifact, tmp_path):

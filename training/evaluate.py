@@ -32,8 +32,15 @@ from model.predictor import Prediction, Predictor
 
 from .calibration import ECE_BINS, expected_calibration_error
 from .data import Example, read_labels, split
-from .metrics import bootstrap_intervals, confusion_matrix, count_metrics, decision_figures
-from .paired import LABELS, describe_differences, predict_photos, score_against
+from .metrics import (
+    DECISION_LABELS,
+    bootstrap_intervals,
+    confusion_matrix,
+    count_metrics,
+    decision_figures,
+    paired_decision_differences,
+)
+from .paired import LABELS, compare, describe_differences, predict_photos
 from .plots import save_confusion
 
 
@@ -105,16 +112,14 @@ def evaluate_folder(
         ),
     }
     if versus is not None:
-        report["against"] = score_against(
-            versus,
-            folder,
-            examples,
-            predicted,
-            counts,
-            card,
-            fast=fast,
-            batch_size=batch_size,
-            workers=workers,
+        theirs = predict_photos(
+            Predictor(*versus, fast=fast), folder, examples, batch_size, workers=workers
+        )
+        report["against"] = compare(
+            predicted, torch.tensor([p.count for p in theirs]), counts, card, versus[1]
+        )
+        report["against"]["decision_difference"] = paired_decision_differences(
+            expectations_by_photo(examples, predictions), expectations_by_photo(examples, theirs)
         )
     rows = [
         {"image_id": e.image_id, "true_count": e.count, **p.to_dict()}
@@ -179,6 +184,17 @@ def score_expectations(examples: list[Example], predictions: list[Prediction]) -
             ):
                 scored.append(Scored(decision_input.probability_of(wrong), False))
     return scored
+
+
+def expectations_by_photo(
+    examples: list[Example], predictions: list[Prediction]
+) -> list[list[tuple[float, bool]]]:
+    """Each photo's ``(p(expected), expectation_right)`` pairs: its right quantity and its
+    one-item discrepancies."""
+    return [
+        [(s.p_expected, s.expectation_right) for s in score_expectations([e], [p])]
+        for e, p in zip(examples, predictions, strict=True)
+    ]
 
 
 def suggest_thresholds(scored: list[Scored], target: float, wrong_rate: float) -> dict[str, Any]:
@@ -266,6 +282,15 @@ def summary(report: dict[str, Any]) -> str:
             f"  minus {versus['model_version']} on the same photos, counts 0-5 (95% interval):"
         )
         lines.append(f"    {describe_differences(versus)}")
+        if "decision_difference" in versus:
+            lines.append(
+                "    decision figures: "
+                + "  ".join(
+                    f"{DECISION_LABELS[name]} {d['value']:+.3f} "
+                    f"({d['interval'][0]:+.3f} to {d['interval'][1]:+.3f})"
+                    for name, d in versus["decision_difference"].items()
+                )
+            )
     lines.append("  verdicts at the configured thresholds:")
     for case, row in report["alerts"].items():
         lines.append(
