@@ -24,10 +24,15 @@ DEFAULT_ALERT_STATUSES = frozenset({Status.MISMATCH, Status.UNCERTAIN})  # publi
 
 @dataclass(frozen=True)
 class Thresholds:
-    """``MATCH`` when p >= match, ``MISMATCH`` when p <= mismatch, else ``UNCERTAIN``."""
+    """``MATCH`` when p >= match, ``MISMATCH`` when p <= mismatch, else ``UNCERTAIN``.
 
-    match: float = 0.5
-    mismatch: float = 0.1
+    The defaults are what ``bincheck evaluate --subset val`` recommends for the default
+    model (docs/model.md#the-default-thresholds): MATCH lets at most 5% of one-item
+    discrepancies through, MISMATCH flags at most 1% of right quantities.
+    """
+
+    match: float = 0.444
+    mismatch: float = 0.013
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mismatch < self.match <= 1.0:

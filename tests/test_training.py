@@ -624,6 +624,16 @@ def test_prior_matching_weights_give_the_trained_photos_the_main_photos_mix():
     assert (weights[trained]).mean() == pytest.approx(1)
 
 
+def test_the_best_epoch_is_the_highest_accuracy_or_the_lowest_loss():
+    from training.train import _better
+
+    lower_loss = {"val_accuracy": 0.40, "val_rmse": 1.1, "val_loss": 1.9}
+    higher_accuracy = {"val_accuracy": 0.42, "val_rmse": 1.1, "val_loss": 2.0}
+    assert _better(higher_accuracy, lower_loss, "accuracy")
+    assert _better(lower_loss, higher_accuracy, "loss")
+    assert get_args_parser().parse_args(["--select", "loss"]).select == "loss"
+
+
 def test_median_decoding_and_argmax_differ_where_mass_is_spread():
     probabilities = torch.tensor(
         [[0.3, 0.0, 0.0, 0.25, 0.25, 0.2], [0.1, 0.6, 0.1, 0.1, 0.05, 0.05]]

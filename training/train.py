@@ -234,8 +234,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--select",
         default="accuracy",
-        choices=LINE_FIGURES,
-        help="the validation figure that picks the best epoch",
+        choices=(*LINE_FIGURES, "loss"),
+        help="the validation figure that picks the best epoch (loss: the training loss on "
+        "the validation photos, lowest)",
     )
     opt.add_argument("--decoding", choices=DECODINGS, default="median")
     opt.add_argument(
@@ -698,7 +699,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def _better(candidate: dict[str, float], best: dict[str, float], select: str) -> bool:
     key = f"val_{select}"
-    if select in ("rmse", "mae"):
+    if select in ("rmse", "mae", "loss"):
         return candidate[key] < best[key]
     return (candidate[key], -candidate["val_rmse"]) > (best[key], -best["val_rmse"])
 

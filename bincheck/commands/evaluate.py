@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from contract.decision import Thresholds
+
 from .common import DEFAULT_MODEL, require_model
 
 
@@ -21,8 +23,15 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--out", type=Path, help="the report as JSON")
     evaluate.add_argument("--predictions", type=Path, help="one JSON line per photo")
     evaluate.add_argument("--plot", type=Path, help="confusion matrix PNG")
-    evaluate.add_argument("--match-threshold", type=float, default=0.5)
-    evaluate.add_argument("--mismatch-threshold", type=float, default=0.1)
+    evaluate.add_argument(
+        "--match-threshold", type=float, default=Thresholds.match, help="default: the checker's"
+    )
+    evaluate.add_argument(
+        "--mismatch-threshold",
+        type=float,
+        default=Thresholds.mismatch,
+        help="default: the checker's",
+    )
     evaluate.add_argument("--target-precision", type=float, default=0.9)
     evaluate.add_argument(
         "--wrong-rate", type=float, default=0.05, help="share of wrong expected quantities"
@@ -46,7 +55,6 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def evaluate_model(args: argparse.Namespace) -> int:
-    from contract.decision import Thresholds
     from training.evaluate import evaluate_folder, summary, write_outputs
 
     require_model(args.model)
