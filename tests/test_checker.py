@@ -53,7 +53,7 @@ def test_wrong_expected_quantity_is_a_mismatch_with_one_alert(
     warehouse, endpoint, event_source, inbox
 ):
     warehouse.set_bin("A-002", 5)
-    endpoint.answer(distribution(3, 0.8))
+    endpoint.answer(distribution(3, 0.95))  # p(5) = 0.01, under the mismatch threshold
     warehouse.upload("bins/A-002/cap-7.jpg", captured_at="2026-11-21T10:00:00Z")
 
     assert event_source.drain().failed == 0
@@ -61,7 +61,7 @@ def test_wrong_expected_quantity_is_a_mismatch_with_one_alert(
     [check] = warehouse.checks()
     assert check["status"] == "MISMATCH"
     [alert] = inbox.alerts()
-    assert alert["subject"] == "MISMATCH: bin A-002 expected 5, model counted 3 (p=0.04)"
+    assert alert["subject"] == "MISMATCH: bin A-002 expected 5, model counted 3 (p=0.01)"
     assert alert["attributes"] == {"status": "MISMATCH", "bin_id": "A-002"}
     body = alert["body"]
     assert body["subject"] == alert["subject"]
@@ -69,7 +69,7 @@ def test_wrong_expected_quantity_is_a_mismatch_with_one_alert(
     assert body["status"] == "MISMATCH"
     assert body["expected_quantity"] == 5
     assert body["predicted_count"] == 3
-    assert body["probability"] == 0.04
+    assert body["probability"] == 0.01
     assert body["image_uri"] == "s3://bincheck-photos/bins/A-002/cap-7.jpg"
     assert body["captured_at"] == "2026-11-21T10:00:00.000Z"
     assert body["model_version"] == MODEL_VERSION
@@ -353,7 +353,7 @@ def test_alert_lost_to_an_sns_outage_is_published_on_redelivery(
     resources, warehouse, endpoint, event_source, inbox
 ):
     warehouse.set_bin("A-014", 5)
-    endpoint.answer(distribution(1, 0.9))
+    endpoint.answer(distribution(1, 0.95))
     sns = handler.get_app().checker.alerts.client
     outages = [1]  # the first delivery's publish fails (retries included)
 

@@ -84,7 +84,7 @@ def pending(review, warehouse, endpoint, event_source, inbox) -> str:
         event_source,
         "R-1",
         5,
-        distribution(3, 0.9),
+        distribution(3, 0.95),
         captured_at="2026-11-21T09:00:00Z",
         bin_updated_at="2026-11-20T08:00:00Z",
     )
@@ -96,9 +96,9 @@ def test_only_checks_of_the_review_statuses_wait_for_review(
     review, warehouse, endpoint, event_source
 ):
     at = {"captured_at": "2026-11-21T10:00:00Z"}
-    photograph(warehouse, endpoint, event_source, "P-MATCH", 3, distribution(3, 0.9), **at)
+    photograph(warehouse, endpoint, event_source, "P-MATCH", 3, distribution(3, 0.95), **at)
     late = {"captured_at": "2026-11-21T09:30:00Z"}
-    photograph(warehouse, endpoint, event_source, "P-MISMATCH", 5, distribution(3, 0.9), **late)
+    photograph(warehouse, endpoint, event_source, "P-MISMATCH", 5, distribution(3, 0.95), **late)
     early = {"captured_at": "2026-11-21T09:00:00Z"}
     photograph(warehouse, endpoint, event_source, "P-UNSURE", 2, distribution(2, 0.3), **early)
     stale = {"captured_at": "2026-11-21T09:00:00Z", "bin_updated_at": "2026-11-21T12:00:00Z"}
@@ -143,7 +143,7 @@ def test_the_review_statuses_are_configuration(
 
     monkeypatch.setenv("REVIEW_STATUSES", "MISMATCH")
     checker_handler.get_app.cache_clear()
-    photograph(warehouse, endpoint, event_source, "Q-1", 5, distribution(3, 0.9))
+    photograph(warehouse, endpoint, event_source, "Q-1", 5, distribution(3, 0.95))
     photograph(warehouse, endpoint, event_source, "Q-2", 2, distribution(2, 0.3))
     states = {c["bin_id"]: (c["status"], c.get("review_state")) for c in warehouse.checks()}
     assert states == {"Q-1": ("MISMATCH", "PENDING"), "Q-2": ("UNCERTAIN", None)}
@@ -161,7 +161,7 @@ def test_one_check_comes_with_its_photo_and_the_models_distribution(pending):
     )
     assert (check["expected_quantity"], check["predicted_count"]) == (5, 3)
     assert check["max_count"] == 5
-    assert check["probabilities"] == pytest.approx([0.02, 0.02, 0.02, 0.9, 0.02, 0.02])
+    assert check["probabilities"] == pytest.approx([0.01, 0.01, 0.01, 0.95, 0.01, 0.01])
     assert check["photo_url_expires_in_s"] == 300
     assert "X-Amz-Expires=300" in check["photo_url"]
     photo = requests.get(check["photo_url"], timeout=5)
@@ -387,7 +387,7 @@ def test_with_update_bins_a_bin_changed_between_the_read_and_the_write_is_left_a
 def test_a_bin_that_had_no_updated_at_is_updated_while_it_still_has_none(
     review, update_bins, warehouse, endpoint, event_source
 ):
-    ref = photograph(warehouse, endpoint, event_source, "R-2", 4, distribution(1, 0.9))
+    ref = photograph(warehouse, endpoint, event_source, "R-2", 4, distribution(1, 0.95))
     status, answer = call(
         "POST", f"/checks/{ref}/review", body={"reviewed_count": 1, "resolution": "CONFIRMED"}
     )
@@ -410,7 +410,7 @@ def test_an_unknown_check_is_404_and_a_malformed_id_400(pending, review):
 
 
 def test_a_check_that_is_not_pending_is_a_conflict(review, warehouse, endpoint, event_source):
-    ref = photograph(warehouse, endpoint, event_source, "M-1", 3, distribution(3, 0.9))
+    ref = photograph(warehouse, endpoint, event_source, "M-1", 3, distribution(3, 0.95))
     status, error = call(
         "POST", f"/checks/{ref}/review", body={"reviewed_count": 3, "resolution": "FALSE_ALARM"}
     )
@@ -436,7 +436,7 @@ def test_the_queue_pages_with_a_cursor_and_filters_by_bin(
             event_source,
             bin_id,
             5,
-            distribution(minute % 3, 0.9),
+            distribution(minute % 3, 0.95),
             capture=f"c{minute}",
             captured_at=f"2026-11-21T09:0{minute}:00Z",
         )

@@ -34,16 +34,16 @@ def queue(resources, warehouse, endpoint, event_source, inbox):
     a MATCH; the checker's alerts already read."""
     refs = {
         "A-1": photograph(
-            warehouse, endpoint, event_source, "A-1", 5, distribution(3, 0.9), "00579", 1
+            warehouse, endpoint, event_source, "A-1", 5, distribution(3, 0.95), "00579", 1
         ),
         "A-2": photograph(
             warehouse, endpoint, event_source, "A-2", 2, distribution(2, 0.3), "00172", 2
         ),
         "A-3": photograph(
-            warehouse, endpoint, event_source, "A-3", 9, distribution(1, 0.9), "00047", 3
+            warehouse, endpoint, event_source, "A-3", 9, distribution(1, 0.95), "00047", 3
         ),
     }
-    photograph(warehouse, endpoint, event_source, "M-1", 1, distribution(1, 0.9), "08128", 4)
+    photograph(warehouse, endpoint, event_source, "M-1", 1, distribution(1, 0.95), "08128", 4)
     inbox.alerts()
     return refs
 
@@ -61,7 +61,7 @@ def test_list_shows_the_pending_checks_oldest_first(queue, capsys):
     assert lines[0].split() == ["id", "captured_at", "bin_id", "status", "expected", "counted", "p"]
     rows = [line.split() for line in lines[1:-1]]
     assert [row[0] for row in rows] == [queue["A-1"], queue["A-2"], queue["A-3"]]
-    assert rows[0][2:] == ["A-1", "MISMATCH", "5", "3", "0.02"]
+    assert rows[0][2:] == ["A-1", "MISMATCH", "5", "3", "0.01"]
     assert lines[-1] == "3 pending checks"
 
     code, out, _ = run(capsys, "list", "--bin", "A-2", "--json")
@@ -80,12 +80,12 @@ def test_show_draws_the_distribution_and_links_the_photo(queue, capsys):
     assert bars == [
         f"  {label:>4}  {'#' * width:<30} {p}{mark}"
         for label, width, p, mark in [
-            ("0", 1, "0.02", ""),
-            ("1", 1, "0.02", ""),
-            ("2", 1, "0.02", ""),
-            ("3", 27, "0.90", ""),
-            ("4", 1, "0.02", ""),
-            ("5+", 1, "0.02", " <- expected"),  # the last is "5 or more"
+            ("0", 0, "0.01", ""),
+            ("1", 0, "0.01", ""),
+            ("2", 0, "0.01", ""),
+            ("3", 28, "0.95", ""),
+            ("4", 0, "0.01", ""),
+            ("5+", 0, "0.01", " <- expected"),  # the last is "5 or more"
         ]
     ]
     url = out.splitlines()[-1].split(": ", 1)[1]
