@@ -79,6 +79,9 @@ class CheckRequests:
     s3_gets: int = 3  # checker HeadObject; endpoint HeadObject + GetObject (s3_uri mode)
     read_units: float = 1.0  # bins GetItem, ConsistentRead=True, item under 4 KB
     write_units: float = 4.0  # check PutItem + its by-status copy, idempotency Put + Update
+    # A check pending review: its copy in the pending index; then its settlement's UpdateItem,
+    # the by-status copy rewritten and the pending copy deleted.
+    review_write_units: float = 4.0
     sqs_sends: int = 1  # S3's notification
     sqs_per_batch: int = 2  # the event source's ReceiveMessage and DeleteMessageBatch
 
@@ -93,6 +96,8 @@ class Workload:
     memory_mb: int = 512
     batch_size: int = 10
     alert_share: float = ASSUMED_ALERT_SHARE  # of checks published to the alerts topic
+    # Of checks pending review and settled: by default the same statuses as alerts.
+    review_share: float = ASSUMED_ALERT_SHARE
     requests: CheckRequests = CheckRequests()
 
     def __post_init__(self) -> None:
@@ -105,6 +110,7 @@ class Workload:
                 (not 128 <= self.memory_mb <= 10_240, "memory must be 128..10240 MB"),
                 (not 1 <= self.batch_size <= 10_000, "batch size must be 1..10000"),
                 (not 0 <= self.alert_share <= 1, "alert share must be 0..1"),
+                (not 0 <= self.review_share <= 1, "review share must be 0..1"),
             )
             if failed
         ]
@@ -162,10 +168,12 @@ def million_checks(work: Workload, prices: Prices) -> MillionChecks:
         ),
         (
             "DynamoDB writes",
-            CHECKS * calls.write_units,
+            CHECKS * (calls.write_units + work.review_share * calls.review_write_units),
             "WRU",
             prices.dynamodb_per_million_wru / 1e6,
-            "check PutItem + its by-status index copy, idempotency PutItem + UpdateItem",
+            "check PutItem + its by-status index copy, idempotency PutItem + UpdateItem; "
+            f"review share {work.review_share:g}: pending index copy, settlement UpdateItem "
+            "+ by-status copy + pending copy deleted",
         ),
         (
             "DynamoDB reads",

@@ -12,6 +12,7 @@ import pytest
 from bincheck import cost
 from bincheck.cli import main
 from bincheck.commands.cost import PRICES
+from contract.review import PENDING_REVIEW_KEY
 from infra.config import BinCheckConfig
 from lambdas.retraining.request import RunRequest
 
@@ -34,7 +35,7 @@ PRICES_BY_HAND = cost.Prices(
     s3_per_thousand_get=0.0004,
 )
 # 6,000 invocations a minute per instance, 120 ms and 512 MB per check, batches of 10,
-# half the checks alerting, one instance always on, auto scaling at 3,000 a minute.
+# half the checks alerting and reviewed, one instance always on, auto scaling at 3,000 a minute.
 WORKLOAD = cost.Workload(
     invocations_per_minute=6000,
     instance_type="ml.g4dn.xlarge",
@@ -44,23 +45,24 @@ WORKLOAD = cost.Workload(
     memory_mb=512,
     batch_size=10,
     alert_share=0.5,
+    review_share=0.5,
 )
 # Per million checks:
 #   endpoint         1e6 / 6,000 per min = 166.67 min = 2.7778 h x $0.736/h        = $2.0444
 #   Lambda requests  1e6 / 10 per batch = 100,000 invocations x $0.20 / 1e6        = $0.0200
 #   Lambda compute   1e6 x 0.120 s x 0.5 GB = 60,000 GB-s x $0.0000166667          = $1.0000
-#   DynamoDB writes  1e6 x 4 WRU = 4e6 x $0.625 / 1e6                              = $2.5000
+#   DynamoDB writes  1e6 x (4 + 0.5 x 4) WRU = 6e6 x $0.625 / 1e6                  = $3.7500
 #   DynamoDB reads   1e6 x 1 RRU = 1e6 x $0.125 / 1e6                              = $0.1250
 #   SQS              1e6 x (1 + 2 / 10) = 1.2e6 requests x $0.40 / 1e6             = $0.4800
 #   SNS              1e6 x 0.5 = 500,000 publishes x $0.50 / 1e6                   = $0.2500
 #   S3 PUT           1e6 x $0.005 / 1,000                                          = $5.0000
 #   S3 GET/HEAD      3e6 x $0.0004 / 1,000                                         = $1.2000
-#   total                                                                          = $12.6194
+#   total                                                                          = $13.8694
 BY_HAND = {
     "endpoint": (2.7778, 2.0444),
     "Lambda requests": (100_000, 0.02),
     "Lambda compute": (60_000, 1.0),
-    "DynamoDB writes": (4_000_000, 2.5),
+    "DynamoDB writes": (6_000_000, 3.75),
     "DynamoDB reads": (1_000_000, 0.125),
     "SQS": (1_200_000, 0.48),
     "SNS": (500_000, 0.25),
@@ -77,7 +79,7 @@ def test_a_million_checks_computed_by_hand():
         quantity, usd = BY_HAND[line.item]
         assert line.quantity == pytest.approx(quantity, rel=1e-4), line.item
         assert line.usd == pytest.approx(usd, rel=1e-4), line.item
-    assert result.total_usd == pytest.approx(12.6194, rel=1e-4)
+    assert result.total_usd == pytest.approx(13.8694, rel=1e-4)
     # Always on: 1 instance x 730 h x $0.736 = $537.28 a month, whatever the volume;
     # one instance at capacity: 6,000 x 60 x 730 = 262.8 million checks a month.
     assert result.floor_usd_per_month == pytest.approx(537.28)
@@ -184,12 +186,12 @@ def test_cost_reads_a_load_file_prints_the_table_and_writes_json(tmp_path, capsy
     assert "estimate: measured on a local server (http://localhost:8085)" in endpoint_row
     lambda_row = next(line for line in printed.splitlines() if line.startswith("Lambda compute"))
     assert "60,000 GB-s" in lambda_row and "estimate, not measured" in lambda_row
-    assert "total" in printed and "12.819" in printed  # the default alert share, 0.9
+    assert "total" in printed and "15.069" in printed  # the default alert and review share, 0.9
     assert "x 730 h = $537.28 a month" in printed
     assert "at most (upper bound)  52.000      38.27" in printed
 
     report = json.loads(out.read_text())
-    assert report["total_usd"] == pytest.approx(12.8194, rel=1e-4)
+    assert report["total_usd"] == pytest.approx(15.0694, rel=1e-4)
     assert [line["item"] for line in report["lines"]] == list(BY_HAND)
     assert report["inputs"]["invocations_per_minute"] == 6000.0
     assert report["inputs"]["lambda_ms"] == 120.0
@@ -278,6 +280,16 @@ def test_the_checker_makes_the_calls_priced_for_a_check(
     assert put_tables == sorted([names_.checks_table, names_.idempotency_table])
     by_status_copy = 1  # the checks table's by-status index gets the record too
     assert names["PutItem"] + names["UpdateItem"] + by_status_copy == priced.write_units
+    # An UNCERTAIN check waits for review: its record lands in the pending index too, the
+    # first of the review's write units (the settlement's UpdateItem, its by-status copy
+    # and the pending copy's delete are the other three).
+    [record] = [
+        params["Item"]
+        for name, params in calls
+        if name == "PutItem" and params["TableName"] == names_.checks_table
+    ]
+    assert PENDING_REVIEW_KEY in record
+    assert priced.review_write_units == 1 + 3
     # The endpoint's own HeadObject and GetObject (s3_uri mode) are the other two.
     assert names["HeadObject"] + 2 == priced.s3_gets
 

@@ -87,6 +87,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         default=cost.ASSUMED_ALERT_SHARE,
         help="share of checks published as alerts (default: %(default)s, assumed)",
     )
+    option(
+        "--review-share",
+        type=float,
+        metavar="SHARE",
+        default=cost.ASSUMED_ALERT_SHARE,
+        help="share of checks pending review and settled (default: %(default)s, assumed)",
+    )
     training = parser.add_mutually_exclusive_group()
     training.add_argument(
         "--training-seconds", type=float, metavar="S", help="billable seconds of all jobs"
@@ -117,6 +124,7 @@ def show_cost(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb,
         batch_size=args.batch_size,
         alert_share=args.alert_share,
+        review_share=args.review_share,
     )
     result = cost.million_checks(work, prices)
     lambda_note = (
