@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as notifications
@@ -14,8 +13,8 @@ from constructs import Construct
 from contract.keys import PHOTO_PREFIX
 
 from .config import BinCheckConfig
-from .functions import function_code, powertools_layer, python_runtime
-from .log_groups import function_role, log_group
+from .functions import powertools_function, powertools_layer
+from .log_groups import log_group
 
 
 class CheckerService(Construct):
@@ -65,26 +64,19 @@ class CheckerService(Construct):
 
         powertools = powertools_layer(self, "Powertools", config)
         self.logs = log_group(self, "FunctionLogs", config=config)
-        self.function = lambda_.Function(
+        self.function = powertools_function(
             self,
             "Function",
-            description="Checks each bin photo against the bin's expected quantity",
-            runtime=python_runtime(config),
-            architecture=lambda_.Architecture.X86_64,
-            code=function_code("checker"),  # lambdas/checker/ and contract/ only
+            config=config,
+            package="checker",  # lambdas/checker/ and contract/ only
             handler="checker.handler.lambda_handler",
-            layers=[powertools],
-            timeout=Duration.seconds(config.function_timeout_s),
-            memory_size=config.function_memory_mb,
-            tracing=lambda_.Tracing.ACTIVE,
+            description="Checks each bin photo against the bin's expected quantity",
+            layer=powertools,
+            logs_to=self.logs,
+            role_description="Checker function: its own logs; the stack grants the rest",
+            timeout_s=config.function_timeout_s,
+            memory_mb=config.function_memory_mb,
             environment={**environment, **config.checker_environment()},
-            log_group=self.logs,
-            role=function_role(
-                self,
-                "FunctionRole",
-                logs_to=self.logs,
-                description="Checker function: its own logs; the stack grants the rest",
-            ),
         )
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -16,11 +16,13 @@ import shutil
 import time
 from pathlib import Path
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .config import REPO, BinCheckConfig
+from .log_groups import function_role
 
 POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the managed Powertools layers
 BUILD = REPO / "build" / "functions"
@@ -89,4 +91,41 @@ def powertools_layer(scope: Construct, id: str, config: BinCheckConfig) -> lambd
         id,
         f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
         f"AWSLambdaPowertoolsPythonV3-{runtime_tag}-x86_64:{config.powertools_layer_version}",
+    )
+
+
+def powertools_function(
+    scope: Construct,
+    id: str,
+    *,
+    config: BinCheckConfig,
+    package: str,
+    handler: str,
+    description: str,
+    layer: lambda_.ILayerVersion,
+    logs_to: logs.ILogGroup,
+    role_description: str,
+    timeout_s: float,
+    memory_mb: int,
+    environment: dict[str, str],
+    tracing: bool = True,
+) -> lambda_.Function:
+    """A function of ``package``'s asset with the Powertools ``layer`` (``powertools_layer``):
+    on the runtime and architecture that layer is built for, writing to ``logs_to`` under a
+    role of its own (``<id>Role``) that may do nothing else yet."""
+    return lambda_.Function(
+        scope,
+        id,
+        description=description,
+        runtime=python_runtime(config),
+        architecture=lambda_.Architecture.X86_64,
+        code=function_code(package),
+        handler=handler,
+        layers=[layer],
+        timeout=Duration.seconds(timeout_s),
+        memory_size=memory_mb,
+        tracing=lambda_.Tracing.ACTIVE if tracing else None,
+        environment=environment,
+        log_group=logs_to,
+        role=function_role(scope, f"{id}Role", logs_to=logs_to, description=role_description),
     )

@@ -19,7 +19,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -30,8 +29,8 @@ from contract.names import PENDING_REVIEW_INDEX
 from contract.review import PENDING_REVIEW_KEY, REVIEW_API_ROUTES, REVIEW_FIELDS
 
 from .config import BinCheckConfig
-from .functions import function_code, powertools_layer, python_runtime
-from .log_groups import function_role, log_group
+from .functions import powertools_function, powertools_layer
+from .log_groups import log_group
 from .tables import grant_items
 
 # What a settled review writes: the checks table's keys, the review attributes and the
@@ -93,31 +92,24 @@ class ReviewService(Construct):
 
         # The review API's function.
         self.logs = log_group(self, "FunctionLogs", config=config)
-        self.function = lambda_.Function(
+        self.function = powertools_function(
             self,
             "Function",
-            description="The review API: the pending checks, one check, settling a check",
-            runtime=python_runtime(config),
-            architecture=lambda_.Architecture.X86_64,
-            code=function_code("review"),  # lambdas/review/ and contract/ only
+            config=config,
+            package="review",  # lambdas/review/ and contract/ only
             handler="review.handler.lambda_handler",
-            layers=[powertools],
-            timeout=Duration.seconds(config.review_function_timeout_s),
-            memory_size=256,
-            tracing=lambda_.Tracing.ACTIVE,
+            description="The review API: the pending checks, one check, settling a check",
+            layer=powertools,
+            logs_to=self.logs,
+            role_description="Review function: its own logs, reading and settling checks",
+            timeout_s=config.review_function_timeout_s,
+            memory_mb=256,
             environment={
                 "CHECKS_TABLE": checks.table_name,
                 "BINS_TABLE": bins.table_name,
                 "ALERTS_TOPIC_ARN": alerts.topic_arn,
                 **config.review_environment(),
             },
-            log_group=self.logs,
-            role=function_role(
-                self,
-                "FunctionRole",
-                logs_to=self.logs,
-                description="Review function: its own logs, reading and settling checks",
-            ),
         )
         function = self.function
         grant_items(checks, function, "GetItem")
@@ -151,29 +143,24 @@ class ReviewService(Construct):
 
         # The backlog metrics, every five minutes.
         self.backlog_logs = log_group(self, "BacklogLogs", config=config)
-        self.backlog_function = lambda_.Function(
+        self.backlog_function = powertools_function(
             self,
             "Backlog",
-            description="Publishes the review backlog: PendingReviews, oldest pending age",
-            runtime=python_runtime(config),
-            architecture=lambda_.Architecture.X86_64,
-            code=function_code("review"),
+            config=config,
+            package="review",
             handler="review.backlog.lambda_handler",
-            layers=[powertools],
-            timeout=Duration.seconds(60),
-            memory_size=128,
+            description="Publishes the review backlog: PendingReviews, oldest pending age",
+            layer=powertools,
+            logs_to=self.backlog_logs,  # its metrics too (embedded metric format)
+            role_description="Review backlog function: its own logs, querying the pending index",
+            timeout_s=60,
+            memory_mb=128,
             environment={
                 "CHECKS_TABLE": checks.table_name,
                 "POWERTOOLS_SERVICE_NAME": config.service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
             },
-            log_group=self.backlog_logs,  # its metrics too (embedded metric format)
-            role=function_role(
-                self,
-                "BacklogRole",
-                logs_to=self.backlog_logs,
-                description="Review backlog function: its own logs, querying the pending index",
-            ),
+            tracing=False,
         )
         self.backlog_function.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:Query"], resources=[pending_index])
