@@ -22,6 +22,7 @@ from .commands import (
     demo,
     dlq,
     endpoint,
+    ensemble,
     evaluate,
     model,
     review,
@@ -31,7 +32,8 @@ from .commands import (
 
 # In the order ``bincheck --help`` lists them.
 GROUPS = (
-    bins, checks, review, dlq, serve, endpoint, train, evaluate, calibrate, model, data, demo, cost
+    bins, checks, review, dlq, serve, endpoint, train, evaluate, calibrate, ensemble, model, data,
+    demo, cost,
 )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import tarfile
@@ -14,18 +15,31 @@ import torch
 from .backbones import create_backbone
 from .card import ModelCard
 from .layout import CARD, WEIGHTS, code_files, lib_files, read_card
-from .network import CountingNet
+from .network import CountingNet, EnsembleNet
+
+Network = CountingNet | EnsembleNet
 
 
 def build_model(
     card: ModelCard, weights: str | Path | None = None, *, drop_path_rate: float = 0.0
 ) -> CountingNet:
     """The network a card describes; ``weights`` are backbone weights for training."""
+    if card.members > 1:
+        raise ValueError(f"{card.version} is an ensemble of {card.members}: it is not trained")
     backbone = create_backbone(card.backbone, weights, drop_path_rate=drop_path_rate)
     return CountingNet(backbone, card.max_count, card.dropout)
 
 
-def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
+def build_network(card: ModelCard) -> Network:
+    """The served network a card describes, one or an ensemble, weights still to load (the
+    members' temperatures are in the weights)."""
+    if card.members == 1:
+        return build_model(card)
+    single = dataclasses.replace(card, members=1)
+    return EnsembleNet([build_model(single) for _ in range(card.members)], [1.0] * card.members)
+
+
+def artifact_files(model: Network, card: ModelCard) -> dict[str, bytes]:
     """The artifact's files by path: one definition for the tarball and the folder."""
     if model.max_count != card.max_count:
         raise ValueError(f"model has K={model.max_count}, card says {card.max_count}")
@@ -39,7 +53,7 @@ def artifact_files(model: CountingNet, card: ModelCard) -> dict[str, bytes]:
     }
 
 
-def write_artifact(path: str | Path, model: CountingNet, card: ModelCard) -> Path:
+def write_artifact(path: str | Path, model: Network, card: ModelCard) -> Path:
     """Write ``model.tar.gz`` atomically (a temp file renamed into place)."""
     return write_files(path, artifact_files(model, card))
 
@@ -69,7 +83,7 @@ def write_files(path: str | Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def write_artifact_dir(directory: str | Path, model: CountingNet, card: ModelCard) -> Path:
+def write_artifact_dir(directory: str | Path, model: Network, card: ModelCard) -> Path:
     """The artifact unpacked, for ``SM_MODEL_DIR``: SageMaker tars the folder itself."""
     directory = Path(directory)
     for name, data in artifact_files(model, card).items():
@@ -79,7 +93,7 @@ def write_artifact_dir(directory: str | Path, model: CountingNet, card: ModelCar
     return directory
 
 
-def read_artifact(path: str | Path) -> tuple[CountingNet, ModelCard]:
+def read_artifact(path: str | Path) -> tuple[Network, ModelCard]:
     """Load a ``model.tar.gz`` or the folder SageMaker extracted it into."""
     path = Path(path)
     if path.is_dir():
@@ -91,7 +105,7 @@ def read_artifact(path: str | Path) -> tuple[CountingNet, ModelCard]:
             state = torch.load(
                 io.BytesIO(_read(tar, WEIGHTS)), map_location="cpu", weights_only=True
             )
-    model = build_model(card)
+    model = build_network(card)
     model.load_state_dict(state)
     return model.eval(), card
 

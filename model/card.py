@@ -20,6 +20,9 @@ class ModelCard:
     # Served probabilities are softmax(logits / temperature), fitted on validation photos
     # (training/calibration.py); cards written before it existed read as 1.0, unchanged.
     temperature: float = 1.0
+    # How many networks of this backbone the weights hold: more than 1 is an ensemble,
+    # served as the mean of their probabilities (model/network.py's EnsembleNet).
+    members: int = 1
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     training: dict[str, Any] = field(default_factory=dict)  # data, command, hyperparameters
     metrics: dict[str, Any] = field(default_factory=dict)  # held-out figures
@@ -27,6 +30,8 @@ class ModelCard:
     def __post_init__(self) -> None:
         if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
+        if self.members < 1:
+            raise ValueError(f"members must be at least 1, got {self.members}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

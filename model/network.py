@@ -3,9 +3,16 @@
 The head has ``max_count + 1`` outputs: counts ``0 .. K-1`` and "K or more". Input
 normalisation is part of the network, so training and serving cannot disagree on it: the
 network takes images as uint8 (or floats in [0, 1]), ``(B, 3, H, W)``.
+
+An ensemble (``EnsembleNet``) is several trained counting networks served as one: the mean
+of their probabilities, each at its own temperature, returned as logits (their log), so
+every path that serves one network serves an ensemble unchanged.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -33,3 +40,34 @@ class CountingNet(nn.Module):
         # In the network's own dtype: float32, or bfloat16/float16 weights for inference.
         x = (images.to(self.mean.dtype) - self.mean) / self.std
         return self.head(self.backbone(x))
+
+
+class EnsembleNet(nn.Module):
+    """Logits ``log(mean_i softmax(member_i(x) / T_i))``: a softmax of them (at the card's
+    temperature 1) is the members' mean distribution. Each member's temperature is a
+    buffer, so it travels with the weights."""
+
+    def __init__(self, members: Sequence[CountingNet], temperatures: Sequence[float]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        if len(temperatures) != len(members):
+            raise ValueError(f"{len(members)} members but {len(temperatures)} temperatures")
+        if not all(t > 0 and math.isfinite(t) for t in temperatures):
+            raise ValueError(f"temperatures must be finite numbers > 0, got {list(temperatures)}")
+        counts = {member.max_count for member in members}
+        if len(counts) != 1:
+            raise ValueError(f"members count to different K: {sorted(counts)}")
+        self.max_count = members[0].max_count
+        self.members = nn.ModuleList(members)
+        self.register_buffer("temperatures", torch.tensor(list(temperatures)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Log of the members' mean probabilities ``(B, K + 1)``, in float32."""
+        log_probabilities = torch.stack(
+            [
+                (member(images).float() / temperature).log_softmax(dim=1)
+                for member, temperature in zip(self.members, self.temperatures, strict=True)
+            ]
+        )
+        return log_probabilities.logsumexp(dim=0) - math.log(len(self.members))

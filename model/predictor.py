@@ -27,7 +27,7 @@ from .card import ModelCard
 from .counts import decode_counts
 from .folding import fold_batchnorm
 from .images import DEFAULT_MAX_PIXELS, BadInput, decode, decode_batch
-from .network import CountingNet
+from .network import CountingNet, EnsembleNet
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def probabilities_from_logits(logits: torch.Tensor, temperature: float = 1.0) ->
 class Predictor:
     def __init__(
         self,
-        model: CountingNet,
+        model: CountingNet | EnsembleNet,
         card: ModelCard,
         *,
         fast: bool = False,

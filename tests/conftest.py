@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,3 +302,28 @@ def confident_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with torch.no_grad():
         model.head[1].weight.mul_(10.0)
     return write_artifact(tmp_path_factory.mktemp("confident") / "model.tar.gz", model, card)
+
+
+@pytest.fixture(scope="session")
+def split_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each sample photo four times, the split named in labels.csv: 14 train, 7 val, 7 test."""
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "images").mkdir()
+    rows = []
+    for copy, role in enumerate(("train", "train", "val", "test")):
+        for image_id, count in SAMPLE_COUNTS.items():
+            shutil.copy(
+                SAMPLES / "images" / f"{image_id}.jpg", folder / "images" / f"{copy}{image_id}.jpg"
+            )
+            rows.append(f"{copy}{image_id},{count},{role}")
+    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:
+    """``training.train``'s arguments for a one-epoch run on tiny photos, no backbone weights."""
+    return [
+        "--data", str(photos), "--weights", "none", "--height", "32", "--width", "48",
+        "--batch-size", "4", "--epochs", "1", "--output-dir", str(out), "--version", "tiny",
+        *extra,
+    ]  # fmt: skip

@@ -33,7 +33,7 @@ from training.metrics import decision_figures, paired_decision_differences
 from training.train import get_args_parser
 from training.train import main as train
 
-from .conftest import SAMPLE_COUNTS, SAMPLES, default_model_card, sample_photo
+from .conftest import SAMPLES, default_model_card, sample_photo, tiny_run
 
 # --- the fit and the error ------------------------------------------------------------------
 
@@ -260,27 +260,8 @@ def test_evaluate_reports_the_ece_and_decision_figures_of_its_rows(model_artifac
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    """Each sample photo four times, the split named in labels.csv: 14 train, 7 val, 7 test."""
-    folder = tmp_path_factory.mktemp("photos")
-    (folder / "images").mkdir()
-    rows = []
-    for copy, role in enumerate(("train", "train", "val", "test")):
-        for image_id, count in SAMPLE_COUNTS.items():
-            shutil.copy(
-                SAMPLES / "images" / f"{image_id}.jpg", folder / "images" / f"{copy}{image_id}.jpg"
-            )
-            rows.append(f"{copy}{image_id},{count},{role}")
-    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
-    return folder
-
-
-def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "--data", str(photos), "--weights", "none", "--height", "32", "--width", "48",
-        "--batch-size", "4", "--epochs", "1", "--output-dir", str(out), "--version", "tiny",
-        *extra,
-    ]  # fmt: skip
+def photos(split_photos) -> Path:
+    return split_photos
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from model.artifact import read_artifact, write_artifact
+from model.artifact import Network, read_artifact, write_artifact
 from model.card import ModelCard
 from model.predictor import Predictor, probabilities_from_logits
 
@@ -205,11 +205,30 @@ def calibrate_artifact(
 ) -> dict[str, Any]:
     """Fit an artifact's temperature on the validation photos of its own split of
     ``folder`` and write the calibrated artifact to ``out``; the report."""
-    if not folder.is_dir():
-        raise ValueError(f"no data folder at {folder}")
     if out.resolve() == model_path.resolve():
         raise ValueError(f"--out is the model itself ({out}): write the calibrated one elsewhere")
     model, card = read_artifact(model_path)
+    default_version = card.version.removesuffix(CALIBRATED) + CALIBRATED
+    calibrated, report = calibrate(
+        model,
+        dataclasses.replace(card, version=version or default_version),
+        folder,
+        batch_size=batch_size,
+        workers=workers,
+    )
+    report = {**report, "calibrated_from": card.version}
+    calibrated = dataclasses.replace(calibrated, metrics={**card.metrics, "calibration": report})
+    write_artifact(out, model, calibrated)
+    return {"model_version": calibrated.version, "out": str(out), **report}
+
+
+def calibrate(
+    model: Network, card: ModelCard, folder: Path, *, batch_size: int = 32, workers: int = 0
+) -> tuple[ModelCard, dict[str, Any]]:
+    """``card`` with the temperature fitted on the validation photos of its own split of
+    ``folder`` (the report in its metrics' ``calibration``), and the report."""
+    if not folder.is_dir():
+        raise ValueError(f"no data folder at {folder}")
     seed = validation_split_seed(card)
     examples = split(read_labels(folder), seed=seed)["val"]
     trained_with = card.training["examples"]["val"]
@@ -220,16 +239,13 @@ def calibrate_artifact(
         )
     scores = served_scores(Predictor(model, card), folder, examples, batch_size, workers=workers)
     report = calibration_report(scores, {}, temperature_before=card.temperature)
-    report |= {"data": str(folder), "split_seed": seed, "calibrated_from": card.version}
-    default_version = card.version.removesuffix(CALIBRATED) + CALIBRATED
+    report |= {"data": str(folder), "split_seed": seed}
     calibrated = dataclasses.replace(
         card,
-        version=version or default_version,
         temperature=report["temperature"],
         metrics={**card.metrics, "calibration": report},
     )
-    write_artifact(out, model, calibrated)
-    return {"model_version": calibrated.version, "out": str(out), **report}
+    return calibrated, report
 
 
 def describe_calibration(report: dict[str, Any]) -> str:
