@@ -11,6 +11,8 @@ probability difference).
 
     .venv/bin/python benchmarks/inference_throughput.py   # the shipped default model
     .venv/bin/python benchmarks/inference_throughput.py --model model.tar.gz
+    # (b) only, for two models, rounds interleaved: what one costs to serve against the other
+    .venv/bin/python benchmarks/inference_throughput.py --model A.tar.gz --against B.tar.gz
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="runs of each path; the medians are compared"
     )
+    parser.add_argument(
+        "--against", type=Path, help="a second model: (b) for both, rounds interleaved"
+    )
     args = parser.parse_args()
     if not (args.photos / "images").is_dir():
         args.photos = REPO / "bincheck" / "samples"
@@ -137,6 +142,8 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, cuda={torch.cuda.is_available()}"
     )
     print(f"\n  {'path, round':<44} {'photos/s':>8} {'p50 ms':>9} {'p99 ms':>9}")
+    if args.against:
+        return compare_served(args, images)
     # Every round of (a) runs before any of (b): (b)'s large batches leave the allocator
     # holding big free blocks, which would make a later (a) faster than the container,
     # which only ever sees one photo at a time, would be.
@@ -163,6 +170,21 @@ def main() -> None:
     print(
         f"  (b) vs (a): {flips} of {len(images)} counts differ, "
         f"largest probability difference {diff:.4f}"
+    )
+
+
+def compare_served(args: argparse.Namespace, images: list[bytes]) -> None:
+    """``bincheck serve`` of ``--model`` and of ``--against``, round by round in turn."""
+    rates: dict[Path, list[float]] = {args.model: [], args.against: []}
+    for round_ in range(1, args.rounds + 1):
+        for path, model_rates in rates.items():
+            latencies, _, elapsed, _ = asyncio.run(served(path, images, args.clients, args.workers))
+            name = f"(b) {path.parent.name}/{path.name}, {round_}"
+            model_rates.append(summary(name[:44], latencies, elapsed))
+    mine, theirs = (statistics.median(r) for r in rates.values())
+    print(
+        f"\n  median photos/s: {args.model} {mine:.1f}, {args.against} {theirs:.1f}; "
+        f"ratio: {mine / theirs:.2f}x"
     )
 
 

@@ -31,8 +31,8 @@ class Thresholds:
     discrepancies through, MISMATCH flags at most 1% of right quantities.
     """
 
-    match: float = 0.444
-    mismatch: float = 0.013
+    match: float = 0.449
+    mismatch: float = 0.022
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mismatch < self.match <= 1.0:

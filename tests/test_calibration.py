@@ -86,9 +86,10 @@ def test_the_card_keeps_its_temperature_and_older_cards_read_as_one():
     older = json.loads(card.to_json())
     del older["temperature"]
     assert ModelCard.from_json(json.dumps(older)).temperature == 1.0
-    shipped = default_model_card()
-    assert "temperature" not in shipped  # the default model predates calibration
-    assert ModelCard.from_json(json.dumps(shipped)).temperature == 1.0
+    # The shipped default model is calibrated: its card's temperature is served.
+    shipped = ModelCard.from_json(json.dumps(default_model_card()))
+    assert shipped.temperature == default_model_card()["metrics"]["calibration"]["temperature"]
+    assert shipped.temperature != 1.0
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
             replace(card, temperature=bad)

@@ -160,7 +160,7 @@ def test_help_lists_every_command_in_order(capsys):
     listed = re.findall(r"^    (\w+)(?: |$)", capsys.readouterr().out, re.MULTILINE)
     assert listed == [
         "bins", "checks", "review", "dlq", "serve", "endpoint", "train", "evaluate", "calibrate",
-        "model", "data", "demo", "cost",
+        "ensemble", "model", "data", "demo", "cost",
     ]  # fmt: skip
 
 

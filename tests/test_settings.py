@@ -27,7 +27,7 @@ def test_minimal_environment_gives_the_defaults():
         endpoint_name="counter",
     )
     assert settings.endpoint_input == "s3_uri"
-    assert settings.thresholds == Thresholds(match=0.444, mismatch=0.013)
+    assert settings.thresholds == Thresholds(match=0.449, mismatch=0.022)
     assert settings.alert_statuses == {Status.MISMATCH, Status.UNCERTAIN}
     assert settings.max_image_bytes == 5 * 1024 * 1024
     assert (settings.endpoint_read_timeout_s, settings.connect_timeout_s) == (10.0, 2.0)
