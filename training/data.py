@@ -139,7 +139,11 @@ def write_split_folder(source: Path, folder: Path, parts: dict[str, list[Example
 
 
 class PhotoDataset(Dataset):
-    """(image uint8 (3, H, W), class) pairs; the class of ``count >= K`` is ``K``."""
+    """(image uint8 (3, H, W), class) pairs; the class of ``count >= K`` is ``K``.
+
+    With a teacher's probabilities attached (``attach_teacher``), the second item is
+    ``(1 + K + 1,)`` floats: the class, then the teacher's distribution over the classes
+    (``losses.DistillationLoss`` reads them)."""
 
     def __init__(
         self,
@@ -159,6 +163,7 @@ class PhotoDataset(Dataset):
         self.targets = torch.tensor([min(e.count, max_count) for e in self.examples])
         self.counts = torch.tensor([e.count for e in self.examples])
         self.images: torch.Tensor | None = None
+        self.teacher: torch.Tensor | None = None
         if cache:
             with ThreadPoolExecutor(threads) as pool:  # PIL releases the GIL while decoding
                 self.images = torch.stack(list(pool.map(self._decode, range(len(self)))))
@@ -177,6 +182,8 @@ class PhotoDataset(Dataset):
         image = self.images[index] if self.images is not None else self._decode(index)
         if self.transform is not None:
             image = self.transform(image)
+        if self.teacher is not None:
+            return image, torch.cat([self.targets[index, None].float(), self.teacher[index]])
         return image, self.targets[index]
 
 
@@ -201,6 +208,16 @@ def photos_by_folder(dataset: Dataset) -> dict[str, int]:
                 counts[folder] = counts.get(folder, 0) + photos
         return counts
     return {str(dataset.folder): len(dataset)}
+
+
+def attach_teacher(dataset: Dataset, probabilities: torch.Tensor) -> None:
+    """Give a PhotoDataset, or PhotoDatasets concatenated, a teacher's ``(N, K + 1)``
+    probabilities, one row a photo in the dataset's order."""
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    if len(probabilities) != sum(len(part) for part in parts):
+        raise ValueError(f"{len(probabilities)} teacher rows for {len(dataset)} photos")
+    for part, rows in zip(parts, probabilities.split([len(p) for p in parts]), strict=True):
+        part.teacher = rows.float()
 
 
 def targets_of(dataset: Dataset, leaving_out: Sequence[Path] = ()) -> torch.Tensor:

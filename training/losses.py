@@ -7,6 +7,11 @@ cumulative distributions. With ``sigma=0`` the targets are the true counts thems
 loss is cross-entropy plus the ranked probability score, both proper scoring rules, so it
 is lowest for the true distribution; a Gaussian's spread teaches flatter probabilities
 than the photos warrant.
+
+``DistillationLoss`` (``--teacher``): a mix of the count loss on the true class and the
+cross-entropy of the network's distribution against a teacher's (Hinton et al., 2015,
+"Distilling the knowledge in a neural network"), to teach one network what an ensemble
+knows.
 """
 
 from __future__ import annotations
@@ -61,6 +66,35 @@ class CountLoss(nn.Module):
             weights = self.class_weights[targets]
             return (per_example * weights).sum() / weights.sum()
         return per_example.mean()
+
+
+class DistillationLoss(nn.Module):
+    """``(1 - weight) x count_loss(logits, class) + weight x H(teacher, softmax(logits))``,
+    each photo's soft term weighed by its class's weight as the count loss weighs it.
+
+    Targets ``(B, 1 + K + 1)``: the class, then the teacher's probabilities (what a
+    PhotoDataset with a teacher attached gives); plain class indices (evaluation) get the
+    count loss alone."""
+
+    def __init__(self, count_loss: CountLoss, weight: float) -> None:
+        super().__init__()
+        if not 0 <= weight <= 1:
+            raise ValueError(f"the teacher's weight must be in [0, 1], not {weight}")
+        self.count_loss = count_loss
+        self.weight = weight
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.dim() == 1:
+            return self.count_loss(logits, targets)
+        classes, teacher = targets[:, 0].long(), targets[:, 1:]
+        soft = -(teacher * logits.float().log_softmax(dim=1)).sum(dim=1)
+        weights = self.count_loss.class_weights
+        soft_mean = (
+            (soft * weights[classes]).sum() / weights[classes].sum()
+            if weights is not None
+            else soft.mean()
+        )
+        return (1 - self.weight) * self.count_loss(logits, classes) + self.weight * soft_mean
 
 
 def balanced_class_weights(

@@ -46,11 +46,13 @@ from model.artifact import build_model, read_artifact, write_artifact, write_art
 from model.card import ModelCard
 from model.counts import DECODINGS
 from model.layout import CARD
+from model.predictor import Predictor
 
 from .calibration import calibrate_training_run, describe_calibration
 from .checkpoint import current_job, load_checkpoint, save_checkpoint
 from .data import (
     PhotoDataset,
+    attach_teacher,
     fits_in_memory,
     is_cached,
     photos_by_folder,
@@ -61,12 +63,19 @@ from .data import (
 )
 from .distributed import World, check_replicas_agree, init_world
 from .engine import evaluate, train_one_epoch, warmup_cosine
-from .losses import LOSSES, CountLoss, balanced_class_weights, prior_matching_weights
+from .losses import (
+    LOSSES,
+    CountLoss,
+    DistillationLoss,
+    balanced_class_weights,
+    prior_matching_weights,
+)
 from .metrics import bootstrap_intervals, confusion_matrix
 from .paired import describe_differences, score_against
 from .plots import plot_training
 from .presets import BatchAugment
 from .speed import PRECISIONS, autocast_dtype, keep_freed_memory
+from .teacher import read_teacher, teacher_probabilities
 
 LINE_FIGURES = ("accuracy", "off_by_one", "rmse", "mae")
 SAGEMAKER_CHECKPOINTS = Path("/opt/ml/checkpoints")
@@ -212,6 +221,19 @@ def get_args_parser() -> argparse.ArgumentParser:
         "folder's training photos (extra folders add photos, not another mix of counts); "
         "own: every photo weighs the same",
     )
+    opt.add_argument(
+        "--teacher",
+        type=Path,
+        help="a model.tar.gz (an ensemble, say) whose probabilities for each training photo "
+        "the network learns too: distillation",
+    )
+    opt.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        help="with --teacher: the share of the loss that is the teacher's (the rest is the "
+        "count loss on the true count)",
+    )
     opt.add_argument("--label-smoothing", type=float, default=0.0)
     opt.add_argument(
         "--class-balance",
@@ -281,6 +303,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     card = card_from_args(args)
     # Read before hours of training: an unreadable model to compare with fails the job now.
     against = read_against(args.against) if args.against and world.is_main else None
+    teacher = _read_teacher(args, card)
     amp = autocast_dtype(device, args.precision)
     if device.type == "cpu":
         keep_freed_memory()
@@ -305,13 +328,23 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model = model.to(device, memory_format=torch.channels_last)
     class_weights = class_weights_for(sets["train"], args)
     _log(world, "class weights: " + " ".join(f"{weight:.3f}" for weight in class_weights.tolist()))
-    loss_fn = CountLoss(
+    loss_fn: nn.Module = CountLoss(
         args.loss,
         args.max_count + 1,
         class_weights=class_weights.to(device),
         label_smoothing=args.label_smoothing,
         sigma=args.sigma,
     ).to(device)
+    if teacher is not None:
+        predictor, version = teacher
+        probabilities, seconds = teacher_probabilities(predictor, sets["train"])
+        attach_teacher(sets["train"], probabilities)
+        loss_fn = DistillationLoss(loss_fn, args.teacher_weight)
+        _log(
+            world,
+            f"teacher {version}: probabilities of {len(probabilities)} training photos in "
+            f"{seconds:.0f} s, weight {args.teacher_weight:g}",
+        )
     optimizer = torch.optim.AdamW(
         [
             {"params": model.head.parameters(), "lr": args.lr},
@@ -435,6 +468,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
+
+
+def _read_teacher(args: argparse.Namespace, card: ModelCard) -> tuple[Predictor, str] | None:
+    if args.teacher is None:
+        return None
+    try:
+        return read_teacher(args.teacher, card)
+    except (OSError, ValueError, KeyError, RuntimeError, tarfile.TarError) as error:
+        raise SystemExit(f"--teacher {args.teacher}: {error}") from error
 
 
 def checkpoint_folder(output_dir: Path, sagemaker: Path = SAGEMAKER_CHECKPOINTS) -> Path:
