@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from bincheck.cli import main as bincheck
+from contract.decision import Thresholds
 from model import inference
 from model.artifact import read_artifact, write_artifact
 from model.card import ModelCard
@@ -93,6 +94,14 @@ def test_the_card_keeps_its_temperature_and_older_cards_read_as_one():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
             replace(card, temperature=bad)
+
+
+def test_the_default_thresholds_are_what_validation_recommends_for_the_shipped_model():
+    # The checker's defaults (and so cdk.json's) come from the shipped card, rounded.
+    recommended = default_model_card()["metrics"]["validation_decisions"]["recommended_thresholds"]
+    assert Thresholds() == Thresholds(
+        match=round(recommended["match"], 3), mismatch=round(recommended["mismatch"], 3)
+    )
 
 
 @pytest.mark.parametrize("fast", [False, True])

@@ -165,6 +165,9 @@ def test_bincheck_ensemble_calibrates_on_validation_and_scores_on_test(
     report = json.loads((tmp_path / "test.json").read_text())
     assert card.metrics["test"] == report["metrics"] and report["photos"] == 7
     assert card.metrics["test_decisions"] == report["decision_figures"]
+    recommended = card.metrics["validation_decisions"]["recommended_thresholds"]
+    assert {"match", "mismatch"} <= set(recommended)
+    assert card.metrics["validation"]["n_all"] == 7
     printed = capsys.readouterr().out
     assert "tiny-ensemble: 2 members, temperature" in printed
     assert f"written to {out}" in printed

@@ -84,20 +84,33 @@ def ensemble_artifact(
     workers: int = 0,
 ) -> dict[str, Any]:
     """Build the ensemble of the artifacts at ``paths``, fit its temperature on the
-    validation photos of ``folder``, score it on the test photos and write it to ``out``
-    with those figures on its card; the report."""
+    validation photos of ``folder``, score it on the validation and test photos and write
+    it to ``out`` with those figures on its card (the validation photos' recommended
+    thresholds among them); the report."""
     if any(out.resolve() == path.resolve() for path in paths):
         raise ValueError(f"--out is one of the members ({out}): write the ensemble elsewhere")
     network, card = combine([read_artifact(path) for path in paths], version)
     card.training["command"] = command
     card, calibration = calibrate(network, card, folder, workers=workers)
     write_artifact(out, network, card)
-    test, _ = evaluate_folder(out, folder, subset="test", workers=workers)
-    card.metrics.update(
-        test=test["metrics"],
-        test_intervals=test["intervals"],
-        test_decisions=test["decision_figures"],
-        test_calibration=test["calibration"],
-    )
+    scored = {
+        subset: evaluate_folder(out, folder, subset=subset, workers=workers)[0]
+        for subset in ("val", "test")
+    }
+    for subset, name in (("val", "validation"), ("test", "test")):
+        card.metrics.update(
+            {
+                name: scored[subset]["metrics"],
+                f"{name}_intervals": scored[subset]["intervals"],
+                f"{name}_decisions": scored[subset]["decision_figures"],
+                f"{name}_calibration": scored[subset]["calibration"],
+            }
+        )
     write_artifact(out, network, card)
-    return {"model_version": version, "out": str(out), "calibration": calibration, "test": test}
+    return {
+        "model_version": version,
+        "out": str(out),
+        "calibration": calibration,
+        "validation": scored["val"],
+        "test": scored["test"],
+    }

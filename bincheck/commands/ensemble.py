@@ -11,7 +11,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     ensemble = commands.add_parser(
         "ensemble",
         help="serve several trained models as one (their mean probabilities): calibrated on "
-        "their validation photos, scored on the test photos",
+        "their validation photos, scored on the validation and test photos",
     )
     ensemble.add_argument(
         "--members",
@@ -26,7 +26,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         help="the data folder the members were trained on: the temperature is fitted on its "
-        "validation photos, the card's figures come from its test photos",
+        "validation photos; the card's figures come from its validation and test photos",
     )
     ensemble.add_argument("--out", type=Path, required=True, help="the ensemble's model.tar.gz")
     ensemble.add_argument("--version", required=True, help="the ensemble's version")
@@ -63,6 +63,7 @@ def build_ensemble(args: argparse.Namespace) -> int:
         f"photos (ECE {calibration['val']['ece_before']:.4f} -> "
         f"{calibration['val']['ece_after']:.4f})"
     )
+    print(summary(report["validation"]))
     print(summary(report["test"]))
     print(f"written to {report['out']}")
     return 0
