@@ -304,13 +304,12 @@ def confident_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_artifact(tmp_path_factory.mktemp("confident") / "model.tar.gz", model, card)
 
 
-@pytest.fixture(scope="session")
-def split_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Each sample photo four times, the split named in labels.csv: 14 train, 7 val, 7 test."""
-    folder = tmp_path_factory.mktemp("photos")
-    (folder / "images").mkdir()
+def sample_folder(folder: Path, roles: tuple[str, ...]) -> Path:
+    """A data folder of the sample photos, each once per role (``train``, ``val``, ``test``),
+    the split named in labels.csv as ``bincheck data abid`` writes it."""
+    (folder / "images").mkdir(parents=True)
     rows = []
-    for copy, role in enumerate(("train", "train", "val", "test")):
+    for copy, role in enumerate(roles):
         for image_id, count in SAMPLE_COUNTS.items():
             shutil.copy(
                 SAMPLES / "images" / f"{image_id}.jpg", folder / "images" / f"{copy}{image_id}.jpg"
@@ -318,6 +317,12 @@ def split_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
             rows.append(f"{copy}{image_id},{count},{role}")
     (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def split_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each sample photo four times, the split named in labels.csv: 14 train, 7 val, 7 test."""
+    return sample_folder(tmp_path_factory.mktemp("photos"), ("train", "train", "val", "test"))
 
 
 def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:

@@ -24,22 +24,12 @@ from infra.pipeline.jobs import metric_definitions
 from lambdas.retraining.storage import TrainingStorage
 from training.sagemaker_entry import strip_reserved
 
-from .conftest import SAMPLE_COUNTS, SAMPLES
+from .conftest import SAMPLE_COUNTS, sample_folder
 
 
 def _data_folder(folder: Path) -> Path:
-    """Each sample photo twice for training, once for validation, twice for the test: the
-    split named in labels.csv as ``bincheck data abid`` writes it."""
-    (folder / "images").mkdir(parents=True)
-    rows = []
-    for copy, role in enumerate(("train", "train", "val", "test", "test")):
-        for image_id, count in SAMPLE_COUNTS.items():
-            shutil.copy(
-                SAMPLES / "images" / f"{image_id}.jpg", folder / "images" / f"{copy}{image_id}.jpg"
-            )
-            rows.append(f"{copy}{image_id},{count},{role}")
-    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
-    return folder
+    """Each sample photo twice for training, once for validation, twice for the test."""
+    return sample_folder(folder, ("train", "train", "val", "test", "test"))
 
 
 def test_the_archive_holds_the_entry_point_packages_and_requirements_and_is_reproducible(tmp_path):

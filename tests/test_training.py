@@ -57,19 +57,10 @@ LINE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
+def photos(split_photos) -> Path:
     """A small data folder of real photos: each sample photo four times, the split named
     in labels.csv as ``bincheck data abid`` writes it."""
-    folder = tmp_path_factory.mktemp("photos")
-    (folder / "images").mkdir()
-    rows = []
-    for copy, role in enumerate(("train", "train", "val", "test")):
-        for image_id, count in SAMPLE_COUNTS.items():
-            target = folder / "images" / f"{copy}{image_id}.jpg"
-            shutil.copy(SAMPLES / "images" / f"{image_id}.jpg", target)
-            rows.append(f"{copy}{image_id},{count},{role}")
-    (folder / "labels.csv").write_text("image_id,count,split\n" + "\n".join(rows) + "\n")
-    return folder
+    return split_photos
 
 
 def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:

@@ -19,9 +19,9 @@ from model.card import ModelCard
 from model.predictor import Predictor, probabilities_from_logits
 
 
-def read_teacher(path: Path, card: ModelCard) -> tuple[Predictor, str]:
-    """The teacher's predictor (fast path) and version; ValueError unless it counts the
-    classes the network trains on, at its input size."""
+def read_teacher(path: Path, card: ModelCard, device: torch.device) -> tuple[Predictor, str]:
+    """The teacher's predictor (fast path, on the training device) and version; ValueError
+    unless it counts the classes the network trains on, at its input size."""
     model, teacher = read_artifact(path)
     if teacher.max_count != card.max_count or tuple(teacher.input_size) != card.input_size:
         raise ValueError(
@@ -29,7 +29,7 @@ def read_teacher(path: Path, card: ModelCard) -> tuple[Predictor, str]:
             f"{tuple(teacher.input_size)}; this run trains 0..{card.max_count} at "
             f"{card.input_size}"
         )
-    return Predictor(model, teacher, fast=True, device="cpu"), teacher.version
+    return Predictor(model, teacher, fast=True, device=device), teacher.version
 
 
 @torch.inference_mode()

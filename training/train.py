@@ -303,7 +303,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     card = card_from_args(args)
     # Read before hours of training: an unreadable model to compare with fails the job now.
     against = read_against(args.against) if args.against and world.is_main else None
-    teacher = _read_teacher(args, card)
+    teacher = _read_teacher(args, card, device)
     amp = autocast_dtype(device, args.precision)
     if device.type == "cpu":
         keep_freed_memory()
@@ -470,11 +470,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _read_teacher(args: argparse.Namespace, card: ModelCard) -> tuple[Predictor, str] | None:
+def _read_teacher(
+    args: argparse.Namespace, card: ModelCard, device: torch.device
+) -> tuple[Predictor, str] | None:
     if args.teacher is None:
         return None
     try:
-        return read_teacher(args.teacher, card)
+        return read_teacher(args.teacher, card, device)
     except (OSError, ValueError, KeyError, RuntimeError, tarfile.TarError) as error:
         raise SystemExit(f"--teacher {args.teacher}: {error}") from error
 
